@@ -1,0 +1,1 @@
+"""The SRS request pipeline's core: plain Python that knows nothing of Airflow."""

@@ -1,0 +1,91 @@
+"""What a check says: findings with a stable rule id, severity and location (shared/RULES.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    BLOCK = "block"  # cannot be released or placed; the researcher must change something
+    REVIEW = "review"  # an officer must look
+    INFO = "info"
+
+
+SEVERITY_ORDER = {Severity.BLOCK: 0, Severity.REVIEW: 1, Severity.INFO: 2}
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding is. Every field is optional; rows and lines are 1-based as a person counts
+    them (a spreadsheet's row 1 is its header row; a CSV's row 1 is its header line)."""
+
+    file: str | None = None
+    sheet: str | None = None
+    row: int | None = None
+    column: str | None = None
+    line: int | None = None
+    cell: str | None = None  # spreadsheet reference such as "B7"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def __str__(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(self.file)
+        if self.sheet:
+            parts.append(f"sheet {self.sheet!r}")
+        if self.cell:
+            parts.append(f"cell {self.cell}")
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.column:
+            parts.append(f"column {self.column!r}")
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    message: str
+    location: Location = field(default_factory=Location)
+    kind: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "kind": self.kind,
+            "severity": str(self.severity),
+            "message": self.message,
+            "location": self.location.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(
+            rule=data["rule"],
+            kind=data.get("kind"),
+            severity=Severity(data["severity"]),
+            message=data["message"],
+            location=Location(**data.get("location", {})),
+        )
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Blocking findings first, then by place, so a reader starts with what must change."""
+    return sorted(
+        findings,
+        key=lambda f: (
+            SEVERITY_ORDER[f.severity],
+            f.location.file or "",
+            f.location.sheet or "",
+            f.location.row or 0,
+            f.location.line or 0,
+            f.rule,
+        ),
+    )

@@ -1,0 +1,21 @@
+"""Shared test set-up: every test gets its own AIRFLOW_HOME/SRS data folder and fresh settings."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path, monkeypatch):
+    """No test reads or writes the developer's own .airflow folder."""
+    from include.settings import reset_settings
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow-home"))
+    monkeypatch.delenv("SRS_DATA_DIR", raising=False)
+    monkeypatch.delenv("SRS_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SRS_STORAGE_ROOT", raising=False)
+    reset_settings()
+    yield
+    reset_settings()
