@@ -1,0 +1,240 @@
+"""The `srs` command: the registry, tickets, checks and the embedded mail sink from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from include.settings import get_settings
+
+
+class CommandError(Exception):
+    """A usage problem the user can fix; printed without a traceback, exit status 2."""
+
+
+def _store():
+    from include.tickets import TicketStore
+
+    return TicketStore(get_settings().database_url)
+
+
+# --- registry ------------------------------------------------------------------------------
+
+
+def cmd_registry_load(args: argparse.Namespace) -> int:
+    from include.db import session_scope
+    from include.registry import load
+    from include.registry_file import RegistryFileError, read_registry_file
+
+    try:
+        doc = read_registry_file(Path(args.file))
+    except RegistryFileError as exc:
+        raise CommandError(str(exc)) from None
+    with session_scope(get_settings().database_url) as session:
+        result = load(session, doc)
+    print(
+        f"loaded {args.file}: {result.people} people, {result.datasets} datasets, "
+        f"{result.projects} projects ({len(result.added_projects)} added, "
+        f"{len(result.updated_projects)} updated)"
+    )
+    if result.kept_projects:
+        print(f"kept (not in this file, still referenced by tickets): {', '.join(result.kept_projects)}")
+    return 0
+
+
+def _project_lines(project) -> list[str]:
+    from datetime import date
+
+    today = date.today()
+    status = "live" if project.is_live(today) else ("ended" if project.has_ended(today) else "not started")
+    lines = [
+        f"project {project.number}: {project.title}",
+        f"  kind: {project.kind}   {project.start_date} to {project.end_date} ({status})",
+        f"  minimum threshold: {project.effective_threshold}"
+        + (" (project setting)" if project.threshold is not None else " (default)"),
+        f"  indirect identifiers permitted: {', '.join(project.indirect_permitted) or 'none'}",
+        f"  approved variables: {', '.join(project.approved_variables) or 'none'}",
+        "  researchers: " + ", ".join(f"{p.username} <{p.email}>" for p in project.researchers),
+    ]
+    for d in project.datasets:
+        owners = ", ".join(p.username for p in d.data_owners) or "none"
+        lines.append(f"  dataset {d.name}: data owner review {d.review} (owners: {owners})")
+    return lines
+
+
+def cmd_registry_show(args: argparse.Namespace) -> int:
+    from include.db import session_scope
+    from include.registry import UnknownProject, get_project, list_projects, officers
+
+    with session_scope(get_settings().database_url) as session:
+        if args.project:
+            try:
+                projects = [get_project(session, args.project)]
+            except UnknownProject as exc:
+                raise CommandError(str(exc)) from None
+        else:
+            projects = list_projects(session)
+        staff = officers(session)
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps([asdict(p) for p in projects], default=str, indent=2))
+        return 0
+    if not projects:
+        print("the registry is empty: load a file with `srs registry load FILE`")
+    for project in projects:
+        print("\n".join(_project_lines(project)))
+    if not args.project:
+        print("officers: " + (", ".join(f"{p.username} <{p.email}>" for p in staff) or "none"))
+    return 0
+
+
+# --- tickets -------------------------------------------------------------------------------
+
+
+def cmd_tickets(args: argparse.Namespace) -> int:
+    from include.states import TicketState
+
+    states = None
+    if args.state:
+        try:
+            states = [TicketState(s) for s in args.state]
+        except ValueError:
+            known = ", ".join(s.value for s in TicketState)
+            raise CommandError(f"unknown state; known states: {known}") from None
+    tickets = _store().find(states=states, project=args.project, kind=args.kind)
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps([asdict(t) for t in tickets], default=str, indent=2))
+        return 0
+    if not tickets:
+        print("no tickets")
+        return 0
+    print(f"{'STATS-ID':<12} {'kind':<9} {'project':<8} {'state':<22} {'round':>5}  {'received':<20} folder")
+    for t in tickets:
+        print(
+            f"{t.stats_id:<12} {t.kind:<9} {t.project:<8} {t.state.value:<22} {t.round:>5}  "
+            f"{t.received_at:%Y-%m-%d %H:%M:%S}  {t.folder}"
+        )
+    return 0
+
+
+def cmd_ticket(args: argparse.Namespace) -> int:
+    from include.tickets import UnknownTicket
+
+    store = _store()
+    try:
+        t = store.get(args.stats_id)
+        events = store.audit(args.stats_id)
+        decisions = store.decisions(args.stats_id)
+    except UnknownTicket as exc:
+        raise CommandError(str(exc)) from None
+    print(f"{t.stats_id}  {t.kind} request for project {t.project}"
+          + (f" to project {t.destination_project}" if t.destination_project else ""))
+    print(f"  state: {t.state.value}   round: {t.round}   run: {t.run_id}")
+    print(f"  requester: {t.requester}   folder: {t.folder}")
+    print(f"  received: {t.received_at:%Y-%m-%d %H:%M:%S %Z}   updated: {t.updated_at:%Y-%m-%d %H:%M:%S %Z}")
+    if t.assigned_officers:
+        print(f"  officers: {', '.join(t.assigned_officers)}")
+    if decisions:
+        print("decisions:")
+        for d in decisions:
+            extra = f" — {d.guidance}" if d.guidance else ""
+            extra += f" (exemption: {d.exemption})" if d.exemption else ""
+            print(f"  {d.at:%Y-%m-%d %H:%M:%S} round {d.round} {d.step} {d.actor}: {d.outcome}{extra}")
+    print("audit trail:")
+    for e in events:
+        move = f" {e.from_state or ''}→{e.to_state}" if e.to_state else ""
+        detail = f" {json.dumps(e.details, default=str)}" if e.details else ""
+        print(f"  {e.at:%Y-%m-%d %H:%M:%S} {e.actor:<16} {e.action}{move}{detail}")
+    return 0
+
+
+# --- mail sink and demo ---------------------------------------------------------------------
+
+
+def cmd_mailsink(args: argparse.Namespace) -> int:
+    from include.mailsink import serve
+
+    settings = get_settings()
+    folder = Path(args.folder) if args.folder else settings.mail_dir
+    serve(args.host or settings.smtp_host, args.port or settings.smtp_port, folder)
+    return 0
+
+
+def cmd_demo_init(args: argparse.Namespace) -> int:
+    from include.demo import init_demo
+
+    for line in init_demo(Path(args.registry)):
+        print(line)
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="srs", description="SRS request pipeline")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    reg = sub.add_parser("registry", help="load or show the projects registry")
+    reg_sub = reg.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    p = reg_sub.add_parser("load", help="load a registry YAML file (updates in place)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_registry_load)
+    p = reg_sub.add_parser("show", help="show one project, or everything known")
+    p.add_argument("project", nargs="?")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_registry_show)
+
+    p = sub.add_parser("tickets", help="list tickets in queue order")
+    p.add_argument("--state", action="append", help="only tickets in this state (repeatable)")
+    p.add_argument("--project")
+    p.add_argument("--kind", choices=["output", "ingest", "transfer"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tickets)
+
+    p = sub.add_parser("ticket", help="one ticket with its decisions and audit trail")
+    p.add_argument("stats_id", metavar="STATS-ID")
+    p.set_defaults(func=cmd_ticket)
+
+    try:
+        from include.checks.command import add_check_parser
+    except ImportError:  # the checks engine is optional while it is being built
+        pass
+    else:
+        add_check_parser(sub)
+
+    p = sub.add_parser("mailsink", help="run the embedded SMTP server that keeps mail as .eml files")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--folder", help="where to keep received mail (default: $SRS_MAIL_DIR)")
+    p.set_defaults(func=cmd_mailsink)
+
+    demo = sub.add_parser("demo", help="demo data for the embedded default")
+    demo_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
+    p = demo_sub.add_parser("init", help="load the demo registry and lay out project folders")
+    p.add_argument("--registry", default=str(Path(__file__).resolve().parent.parent / "demo" / "registry.yaml"))
+    p.set_defaults(func=cmd_demo_init)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"srs: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # bad settings, illegal transitions: a message, never a traceback
+        print(f"srs: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
