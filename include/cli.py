@@ -41,7 +41,9 @@ def cmd_registry_load(args: argparse.Namespace) -> int:
         f"{len(result.updated_projects)} updated)"
     )
     if result.kept_projects:
-        print(f"kept (not in this file, still referenced by tickets): {', '.join(result.kept_projects)}")
+        print(
+            f"kept (not in this file, still referenced by tickets): {', '.join(result.kept_projects)}"
+        )
     return 0
 
 
@@ -49,7 +51,11 @@ def _project_lines(project) -> list[str]:
     from datetime import date
 
     today = date.today()
-    status = "live" if project.is_live(today) else ("ended" if project.has_ended(today) else "not started")
+    status = (
+        "live"
+        if project.is_live(today)
+        else ("ended" if project.has_ended(today) else "not started")
+    )
     lines = [
         f"project {project.number}: {project.title}",
         f"  kind: {project.kind}   {project.start_date} to {project.end_date} ({status})",
@@ -114,7 +120,9 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     if not tickets:
         print("no tickets")
         return 0
-    print(f"{'STATS-ID':<12} {'kind':<9} {'project':<8} {'state':<22} {'round':>5}  {'received':<20} folder")
+    print(
+        f"{'STATS-ID':<12} {'kind':<9} {'project':<8} {'state':<22} {'round':>5}  {'received':<20} folder"
+    )
     for t in tickets:
         print(
             f"{t.stats_id:<12} {t.kind:<9} {t.project:<8} {t.state.value:<22} {t.round:>5}  "
@@ -133,11 +141,15 @@ def cmd_ticket(args: argparse.Namespace) -> int:
         decisions = store.decisions(args.stats_id)
     except UnknownTicket as exc:
         raise CommandError(str(exc)) from None
-    print(f"{t.stats_id}  {t.kind} request for project {t.project}"
-          + (f" to project {t.destination_project}" if t.destination_project else ""))
+    print(
+        f"{t.stats_id}  {t.kind} request for project {t.project}"
+        + (f" to project {t.destination_project}" if t.destination_project else "")
+    )
     print(f"  state: {t.state.value}   round: {t.round}   run: {t.run_id}")
     print(f"  requester: {t.requester}   folder: {t.folder}")
-    print(f"  received: {t.received_at:%Y-%m-%d %H:%M:%S %Z}   updated: {t.updated_at:%Y-%m-%d %H:%M:%S %Z}")
+    print(
+        f"  received: {t.received_at:%Y-%m-%d %H:%M:%S %Z}   updated: {t.updated_at:%Y-%m-%d %H:%M:%S %Z}"
+    )
     if t.assigned_officers:
         print(f"  officers: {', '.join(t.assigned_officers)}")
     if decisions:
@@ -145,7 +157,9 @@ def cmd_ticket(args: argparse.Namespace) -> int:
         for d in decisions:
             extra = f" — {d.guidance}" if d.guidance else ""
             extra += f" (exemption: {d.exemption})" if d.exemption else ""
-            print(f"  {d.at:%Y-%m-%d %H:%M:%S} round {d.round} {d.step} {d.actor}: {d.outcome}{extra}")
+            print(
+                f"  {d.at:%Y-%m-%d %H:%M:%S} round {d.round} {d.step} {d.actor}: {d.outcome}{extra}"
+            )
     print("audit trail:")
     for e in events:
         move = f" {e.from_state or ''}→{e.to_state}" if e.to_state else ""
@@ -171,6 +185,24 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
 
     for line in init_demo(Path(args.registry)):
         print(line)
+    return 0
+
+
+def cmd_demo_users(args: argparse.Namespace) -> int:
+    """The SimpleAuthManager users setting (``name:role,...``) for the registry's staff."""
+    from include.demo import airflow_users
+    from include.registry_file import read_registry_file
+
+    doc = read_registry_file(Path(args.registry))
+    print(",".join(f"{user}:{role}" for user, role in airflow_users(doc)))
+    return 0
+
+
+def cmd_demo_logins(args: argparse.Namespace) -> int:
+    from include.demo import login_lines
+    from include.registry_file import read_registry_file
+
+    print("\n".join(login_lines(read_registry_file(Path(args.registry)))))
     return 0
 
 
@@ -209,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_check_parser(sub)
 
-    p = sub.add_parser("mailsink", help="run the embedded SMTP server that keeps mail as .eml files")
+    p = sub.add_parser(
+        "mailsink", help="run the embedded SMTP server that keeps mail as .eml files"
+    )
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--folder", help="where to keep received mail (default: $SRS_MAIL_DIR)")
@@ -217,9 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="demo data for the embedded default")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
-    p = demo_sub.add_parser("init", help="load the demo registry and lay out project folders")
-    p.add_argument("--registry", default=str(Path(__file__).resolve().parent.parent / "demo" / "registry.yaml"))
-    p.set_defaults(func=cmd_demo_init)
+    default_registry = str(Path(__file__).resolve().parent.parent / "demo" / "registry.yaml")
+    for name, func, text in (
+        ("init", cmd_demo_init, "load the demo registry and lay out project folders"),
+        ("users", cmd_demo_users, "print the Airflow SimpleAuthManager users setting"),
+        ("logins", cmd_demo_logins, "print the demo logins and their passwords"),
+    ):
+        p = demo_sub.add_parser(name, help=text)
+        p.add_argument("--registry", default=default_registry)
+        p.set_defaults(func=func)
     return parser
 
 

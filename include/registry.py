@@ -114,7 +114,9 @@ class Project:
 
 class UnknownProject(LookupError):
     def __init__(self, number: str) -> None:
-        super().__init__(f"project {number!r} is not in the registry (load it with `srs registry load`)")
+        super().__init__(
+            f"project {number!r} is not in the registry (load it with `srs registry load`)"
+        )
         self.number = number
 
 
@@ -125,7 +127,9 @@ class LoadResult:
     projects: int
     added_projects: tuple[str, ...]
     updated_projects: tuple[str, ...]
-    kept_projects: tuple[str, ...]  # in the database but not in this file: kept, as tickets refer to them
+    kept_projects: tuple[
+        str, ...
+    ]  # in the database but not in this file: kept, as tickets refer to them
 
 
 def load(session: Session, doc: RegistryDocument) -> LoadResult:
@@ -150,7 +154,9 @@ def load(session: Session, doc: RegistryDocument) -> LoadResult:
         session.merge(DatasetRow(name=d.name, review=d.review, threshold=d.threshold))
         session.flush()
         session.execute(delete(DatasetOwnerRow).where(DatasetOwnerRow.dataset == d.name))
-        session.add_all(DatasetOwnerRow(dataset=d.name, username=u) for u in dict.fromkeys(d.data_owners))
+        session.add_all(
+            DatasetOwnerRow(dataset=d.name, username=u) for u in dict.fromkeys(d.data_owners)
+        )
     existing = set(session.scalars(select(ProjectRow.number)))
     for p in doc.projects:
         session.merge(
@@ -166,10 +172,16 @@ def load(session: Session, doc: RegistryDocument) -> LoadResult:
             )
         )
         session.flush()
-        session.execute(delete(ProjectResearcherRow).where(ProjectResearcherRow.project == p.number))
+        session.execute(
+            delete(ProjectResearcherRow).where(ProjectResearcherRow.project == p.number)
+        )
         session.execute(delete(ProjectDatasetRow).where(ProjectDatasetRow.project == p.number))
-        session.add_all(ProjectResearcherRow(project=p.number, username=u) for u in dict.fromkeys(p.researchers))
-        session.add_all(ProjectDatasetRow(project=p.number, dataset=d) for d in dict.fromkeys(p.datasets))
+        session.add_all(
+            ProjectResearcherRow(project=p.number, username=u) for u in dict.fromkeys(p.researchers)
+        )
+        session.add_all(
+            ProjectDatasetRow(project=p.number, dataset=d) for d in dict.fromkeys(p.datasets)
+        )
     session.flush()
     in_file = [p.number for p in doc.projects]
     return LoadResult(
@@ -192,12 +204,16 @@ def get_person(session: Session, username: str) -> Person | None:
 
 
 def officers(session: Session) -> list[Person]:
-    rows = session.scalars(select(PersonRow).where(PersonRow.is_officer).order_by(PersonRow.username))
+    rows = session.scalars(
+        select(PersonRow).where(PersonRow.is_officer).order_by(PersonRow.username)
+    )
     return [_person(r) for r in rows]
 
 
 def operations_staff(session: Session) -> list[Person]:
-    rows = session.scalars(select(PersonRow).where(PersonRow.is_operations).order_by(PersonRow.username))
+    rows = session.scalars(
+        select(PersonRow).where(PersonRow.is_operations).order_by(PersonRow.username)
+    )
     return [_person(r) for r in rows]
 
 
@@ -249,4 +265,8 @@ def list_projects(session: Session) -> list[Project]:
 
 def projects_ended_before(session: Session, on: date) -> list[str]:
     """Numbers of projects whose end date has passed on ``on`` (for the closure sweep)."""
-    return list(session.scalars(select(ProjectRow.number).where(ProjectRow.end_date < on).order_by(ProjectRow.number)))
+    return list(
+        session.scalars(
+            select(ProjectRow.number).where(ProjectRow.end_date < on).order_by(ProjectRow.number)
+        )
+    )

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from include.checks.policy import INDIRECT_KINDS
 
@@ -120,7 +128,9 @@ class RegistryDocument(_Strict):
         for i, d in enumerate(self.datasets):
             for owner in d.data_owners:
                 if owner not in people:
-                    problems.append(f"datasets[{i}] ({d.name}).data_owners: {owner!r} is not in people")
+                    problems.append(
+                        f"datasets[{i}] ({d.name}).data_owners: {owner!r} is not in people"
+                    )
         officers = set(self.officers)
         for i, p in enumerate(self.projects):
             where = f"projects[{i}] ({p.number})"
@@ -175,7 +185,9 @@ def parse_registry(text: str, source: str = "registry file") -> RegistryDocument
     except yaml.YAMLError as exc:
         raise RegistryFileError(f"{source} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise RegistryFileError(f"{source} must be a mapping with people, officers, datasets, projects")
+        raise RegistryFileError(
+            f"{source} must be a mapping with people, officers, datasets, projects"
+        )
     try:
         return RegistryDocument.model_validate(raw)
     except ValidationError as exc:
@@ -184,7 +196,9 @@ def parse_registry(text: str, source: str = "registry file") -> RegistryDocument
             where = _entry_name(raw, tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
             lines.append(f"  {where}: {msg}")
-        raise RegistryFileError(f"{source} was not loaded (nothing changed):\n" + "\n".join(lines)) from None
+        raise RegistryFileError(
+            f"{source} was not loaded (nothing changed):\n" + "\n".join(lines)
+        ) from None
 
 
 def read_registry_file(path: Path) -> RegistryDocument:

@@ -29,27 +29,69 @@ class Setting:
 # The single list of settings. `Settings.from_env` reads exactly these; the README table and
 # the docker-compose test are checked against it.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("AIRFLOW_HOME", str(REPO_ROOT / ".airflow"), "Airflow's home; the embedded default keeps the ticket database and mail here"),
-    Setting("SRS_DATA_DIR", "", "folder for the local project storage, outbox and archive (default: $AIRFLOW_HOME/srs)"),
-    Setting("SRS_DATABASE_URL", "", "SQLAlchemy URL of the ticket store and registry (default: SQLite in $SRS_DATA_DIR/srs.db)"),
+    Setting(
+        "AIRFLOW_HOME",
+        str(REPO_ROOT / ".airflow"),
+        "Airflow's home; the embedded default keeps the ticket database and mail here",
+    ),
+    Setting(
+        "SRS_DATA_DIR",
+        "",
+        "folder for the local project storage, outbox and archive (default: $AIRFLOW_HOME/srs)",
+    ),
+    Setting(
+        "SRS_DATABASE_URL",
+        "",
+        "SQLAlchemy URL of the ticket store and registry (default: SQLite in $SRS_DATA_DIR/srs.db)",
+    ),
     Setting("SRS_STORAGE_BACKEND", "local", "`local` (folder tree) or `s3`"),
-    Setting("SRS_STORAGE_ROOT", "", "local backend: root of the project folders (default: $SRS_DATA_DIR/storage)"),
+    Setting(
+        "SRS_STORAGE_ROOT",
+        "",
+        "local backend: root of the project folders (default: $SRS_DATA_DIR/storage)",
+    ),
     Setting("SRS_S3_BUCKET", "srs-projects", "s3 backend: bucket holding the project folders"),
-    Setting("SRS_S3_ENDPOINT_URL", "", "s3 backend: endpoint (MinIO, or an S3 server on loopback); empty for AWS"),
-    Setting("SRS_S3_CONN_ID", "", "s3 backend: Airflow AWS connection to take credentials and endpoint from"),
+    Setting(
+        "SRS_S3_ENDPOINT_URL",
+        "",
+        "s3 backend: endpoint (MinIO, or an S3 server on loopback); empty for AWS",
+    ),
+    Setting(
+        "SRS_S3_CONN_ID",
+        "",
+        "s3 backend: Airflow AWS connection to take credentials and endpoint from",
+    ),
     Setting("AWS_ACCESS_KEY_ID", "", "s3 backend: access key (unless SRS_S3_CONN_ID is set)"),
     Setting("AWS_SECRET_ACCESS_KEY", "", "s3 backend: secret key (unless SRS_S3_CONN_ID is set)"),
     Setting("AWS_DEFAULT_REGION", "eu-west-2", "s3 backend: region"),
     Setting("SRS_SMTP_HOST", "127.0.0.1", "SMTP server for every email"),
     Setting("SRS_SMTP_PORT", "8025", "SMTP port (the embedded mail sink listens on 8025)"),
-    Setting("SRS_SMTP_CONN_ID", "", "Airflow SMTP connection to take host, port and login from instead"),
-    Setting("SRS_MAIL_DIR", "", "where the embedded mail sink keeps received mail as .eml files (default: $SRS_DATA_DIR/mail)"),
+    Setting(
+        "SRS_SMTP_CONN_ID", "", "Airflow SMTP connection to take host, port and login from instead"
+    ),
+    Setting(
+        "SRS_MAIL_DIR",
+        "",
+        "where the embedded mail sink keeps received mail as .eml files (default: $SRS_DATA_DIR/mail)",
+    ),
     Setting("SRS_MAIL_FROM", "statistical.support@srs.example", "sender of every email"),
-    Setting("SRS_OPERATIONS_EMAIL", "srs.operations@srs.example", "where incidents and held releases are reported"),
+    Setting(
+        "SRS_OPERATIONS_EMAIL",
+        "srs.operations@srs.example",
+        "where incidents and held releases are reported",
+    ),
     Setting("SRS_MAX_FILE_BYTES", str(200 * 1024 * 1024), "files larger than this are `too_large`"),
-    Setting("SRS_MAX_ATTACHMENT_BYTES", str(20 * 1024 * 1024), "a release whose attachments exceed this is held for operations"),
+    Setting(
+        "SRS_MAX_ATTACHMENT_BYTES",
+        str(20 * 1024 * 1024),
+        "a release whose attachments exceed this is held for operations",
+    ),
     Setting("SRS_INGEST_OFFICERS", "1", "officer sign-offs an ingest or transfer needs (1 or 2)"),
-    Setting("AIRFLOW__API__BASE_URL", "http://localhost:8080", "Airflow's public URL, used in links in sign-off bodies and emails"),
+    Setting(
+        "AIRFLOW__API__BASE_URL",
+        "http://localhost:8080",
+        "Airflow's public URL, used in links in sign-off bodies and emails",
+    ),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -94,7 +136,9 @@ class Settings:
         data = Path(env["SRS_DATA_DIR"]).expanduser() if env["SRS_DATA_DIR"] else home / "srs"
         backend = env["SRS_STORAGE_BACKEND"].strip().lower()
         if backend not in ("local", "s3"):
-            raise ValueError(f"setting SRS_STORAGE_BACKEND must be 'local' or 's3', got {backend!r}")
+            raise ValueError(
+                f"setting SRS_STORAGE_BACKEND must be 'local' or 's3', got {backend!r}"
+            )
         officers = _int(env, "SRS_INGEST_OFFICERS")
         if officers not in (1, 2):
             raise ValueError("setting SRS_INGEST_OFFICERS must be 1 or 2")
@@ -103,7 +147,9 @@ class Settings:
             data_dir=data,
             database_url=env["SRS_DATABASE_URL"] or f"sqlite:///{data / 'srs.db'}",
             storage_backend=backend,
-            storage_root=Path(env["SRS_STORAGE_ROOT"]) if env["SRS_STORAGE_ROOT"] else data / "storage",
+            storage_root=Path(env["SRS_STORAGE_ROOT"])
+            if env["SRS_STORAGE_ROOT"]
+            else data / "storage",
             s3_bucket=env["SRS_S3_BUCKET"],
             s3_endpoint_url=env["SRS_S3_ENDPOINT_URL"] or None,
             s3_conn_id=env["SRS_S3_CONN_ID"] or None,
@@ -129,7 +175,12 @@ class Settings:
         """Host, port, login and password: from the Airflow connection when one is named."""
         if self.smtp_conn_id:
             conn = _airflow_connection(self.smtp_conn_id)
-            return conn.host or self.smtp_host, int(conn.port or self.smtp_port), conn.login, conn.password
+            return (
+                conn.host or self.smtp_host,
+                int(conn.port or self.smtp_port),
+                conn.login,
+                conn.password,
+            )
         return self.smtp_host, self.smtp_port, None, None
 
     def s3_client_kwargs(self) -> dict[str, str]:

@@ -314,10 +314,14 @@ class TicketStore:
         with session_scope(self.url) as s:
             row = self._row(s, stats_id)
             events = s.scalars(
-                select(AuditEventRow).where(AuditEventRow.ticket_id == row.id).order_by(AuditEventRow.id)
+                select(AuditEventRow)
+                .where(AuditEventRow.ticket_id == row.id)
+                .order_by(AuditEventRow.id)
             )
             return [
-                AuditEvent(_aware(e.at), e.actor, e.action, e.from_state, e.to_state, dict(e.details or {}))
+                AuditEvent(
+                    _aware(e.at), e.actor, e.action, e.from_state, e.to_state, dict(e.details or {})
+                )
                 for e in events
             ]
 
@@ -328,7 +332,16 @@ class TicketStore:
             if round is not None:
                 q = q.where(DecisionRow.round == round)
             return [
-                Decision(d.round, d.step, d.role, d.actor, d.outcome, d.guidance, d.exemption, _aware(d.at))
+                Decision(
+                    d.round,
+                    d.step,
+                    d.role,
+                    d.actor,
+                    d.outcome,
+                    d.guidance,
+                    d.exemption,
+                    _aware(d.at),
+                )
                 for d in s.scalars(q.order_by(DecisionRow.id))
             ]
 
@@ -355,7 +368,11 @@ class TicketStore:
             if current == target:
                 return _ticket(row)
             if expected is not None:
-                allowed = {TicketState(expected)} if isinstance(expected, str) else {TicketState(e) for e in expected}
+                allowed = (
+                    {TicketState(expected)}
+                    if isinstance(expected, str)
+                    else {TicketState(e) for e in expected}
+                )
                 if current not in allowed:
                     raise StaleState(
                         f"{stats_id} is in state '{current}', not {' or '.join(sorted(allowed))}; "
@@ -365,11 +382,17 @@ class TicketStore:
             now = utcnow()
             result = s.execute(
                 update(TicketRow)
-                .where(TicketRow.id == row.id, TicketRow.state == current.value, TicketRow.version == row.version)
+                .where(
+                    TicketRow.id == row.id,
+                    TicketRow.state == current.value,
+                    TicketRow.version == row.version,
+                )
                 .values(state=target.value, updated_at=now, version=TicketRow.version + 1)
             )
             if result.rowcount != 1:
-                raise StaleState(f"{stats_id} changed while moving it to '{target}'; nothing was changed")
+                raise StaleState(
+                    f"{stats_id} changed while moving it to '{target}'; nothing was changed"
+                )
             s.add(
                 AuditEventRow(
                     ticket_id=row.id,
@@ -410,7 +433,9 @@ class TicketStore:
                 )
             )
             if result.rowcount != 1:
-                raise StaleState(f"{stats_id} changed while starting its next round; nothing was changed")
+                raise StaleState(
+                    f"{stats_id} changed while starting its next round; nothing was changed"
+                )
             s.add(
                 AuditEventRow(
                     ticket_id=row.id,
@@ -431,7 +456,9 @@ class TicketStore:
         allowed = {"assigned_officers", "details", "destination_project"}
         unknown = set(changes) - allowed
         if unknown:
-            raise TicketError(f"cannot set {sorted(unknown)} through set_fields(); states change by transition()")
+            raise TicketError(
+                f"cannot set {sorted(unknown)} through set_fields(); states change by transition()"
+            )
         with session_scope(self.url) as s:
             row = self._row(s, stats_id)
             audit: dict[str, Any] = {}
@@ -446,14 +473,28 @@ class TicketStore:
                 audit["destination_project"] = row.destination_project
             row.updated_at = utcnow()
             row.version = row.version + 1
-            s.add(AuditEventRow(ticket_id=row.id, at=row.updated_at, actor=actor, action=action, details=audit))
+            s.add(
+                AuditEventRow(
+                    ticket_id=row.id, at=row.updated_at, actor=actor, action=action, details=audit
+                )
+            )
             s.flush()
             return _ticket(row)
 
-    def append_audit(self, stats_id: str, *, actor: str, action: str, details: dict[str, Any] | None = None) -> None:
+    def append_audit(
+        self, stats_id: str, *, actor: str, action: str, details: dict[str, Any] | None = None
+    ) -> None:
         with session_scope(self.url) as s:
             row = self._row(s, stats_id)
-            s.add(AuditEventRow(ticket_id=row.id, at=utcnow(), actor=actor, action=action, details=dict(details or {})))
+            s.add(
+                AuditEventRow(
+                    ticket_id=row.id,
+                    at=utcnow(),
+                    actor=actor,
+                    action=action,
+                    details=dict(details or {}),
+                )
+            )
 
     def record_decision(
         self,
@@ -472,7 +513,9 @@ class TicketStore:
             row = self._row(s, stats_id)
             existing = s.scalar(
                 select(DecisionRow).where(
-                    DecisionRow.ticket_id == row.id, DecisionRow.round == round, DecisionRow.step == step
+                    DecisionRow.ticket_id == row.id,
+                    DecisionRow.round == round,
+                    DecisionRow.step == step,
                 )
             )
             if existing is None:
@@ -506,20 +549,32 @@ class TicketStore:
                 )
                 s.flush()
             e = existing
-            return Decision(e.round, e.step, e.role, e.actor, e.outcome, e.guidance, e.exemption, _aware(e.at))
+            return Decision(
+                e.round, e.step, e.role, e.actor, e.outcome, e.guidance, e.exemption, _aware(e.at)
+            )
 
-    def claim_email(self, stats_id: str, key: str, *, subject: str, recipients: Sequence[str]) -> bool:
+    def claim_email(
+        self, stats_id: str, key: str, *, subject: str, recipients: Sequence[str]
+    ) -> bool:
         """Claim the right to send the email ``key`` once; False if it was already claimed."""
         with session_scope(self.url) as s:
             row = self._row(s, stats_id)
-            found = s.scalar(select(SentEmailRow).where(SentEmailRow.ticket_id == row.id, SentEmailRow.key == key))
+            found = s.scalar(
+                select(SentEmailRow).where(
+                    SentEmailRow.ticket_id == row.id, SentEmailRow.key == key
+                )
+            )
             if found is not None:
                 return False
             try:
                 with s.begin_nested():
                     s.add(
                         SentEmailRow(
-                            ticket_id=row.id, key=key, subject=subject, recipients=list(recipients), at=utcnow()
+                            ticket_id=row.id,
+                            key=key,
+                            subject=subject,
+                            recipients=list(recipients),
+                            at=utcnow(),
                         )
                     )
             except IntegrityError:
@@ -534,13 +589,23 @@ class TicketStore:
                 .where(SentEmailRow.ticket_id == row.id, SentEmailRow.key == key)
                 .values(status="sent")
             )
-            s.add(AuditEventRow(ticket_id=row.id, at=utcnow(), actor="pipeline", action="email_sent", details={"key": key}))
+            s.add(
+                AuditEventRow(
+                    ticket_id=row.id,
+                    at=utcnow(),
+                    actor="pipeline",
+                    action="email_sent",
+                    details={"key": key},
+                )
+            )
 
     def email_status(self, stats_id: str, key: str) -> str | None:
         with session_scope(self.url) as s:
             row = self._row(s, stats_id)
             return s.scalar(
-                select(SentEmailRow.status).where(SentEmailRow.ticket_id == row.id, SentEmailRow.key == key)
+                select(SentEmailRow.status).where(
+                    SentEmailRow.ticket_id == row.id, SentEmailRow.key == key
+                )
             )
 
     def open_load(self, officers: Iterable[str]) -> dict[str, int]:
@@ -554,12 +619,16 @@ class TicketStore:
 
     def count_by_state(self) -> dict[str, int]:
         with session_scope(self.url) as s:
-            return dict(s.execute(select(TicketRow.state, func.count()).group_by(TicketRow.state)).all())
+            return dict(
+                s.execute(select(TicketRow.state, func.count()).group_by(TicketRow.state)).all()
+            )
 
     @staticmethod
     def _row(s: Session, stats_id: str) -> TicketRow:
         if not STATS_ID.match(stats_id or ""):
-            raise UnknownTicket(f"{stats_id!r} is not a STATS-ID (STATS followed by digits, e.g. STATS00042)")
+            raise UnknownTicket(
+                f"{stats_id!r} is not a STATS-ID (STATS followed by digits, e.g. STATS00042)"
+            )
         row = s.scalar(select(TicketRow).where(TicketRow.stats_id == stats_id))
         if row is None:
             raise UnknownTicket(f"no ticket {stats_id}")

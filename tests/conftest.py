@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.fixtures.databases"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.s3",
+    "tests.fixtures.databases",
+    "tests.fixtures.smtp",
+    "tests.fixtures.airflow_server",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,7 @@ class Location:
     column: str | None = None
     line: int | None = None
     cell: str | None = None  # spreadsheet reference such as "B7"
+    page: int | None = None  # 1-based page of a PDF or slide of a presentation
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -43,6 +44,8 @@ class Location:
             parts.append(f"row {self.row}")
         if self.column:
             parts.append(f"column {self.column!r}")
+        if self.page is not None:
+            parts.append(f"page {self.page}")
         if self.line is not None:
             parts.append(f"line {self.line}")
         return ", ".join(parts)

@@ -60,11 +60,22 @@ def test_reload_replaces_researchers():
         (("kind: exploratory", "kind: pilot"), "projects[2] (2345678).kind"),
         (("end_date: 2027-01-14", "end_date: 2025-01-14"), "projects[2] (2345678)"),
         (("researchers: [r_okafor]", "researchers: [r_nobody]"), "'r_nobody' is not in people"),
-        (("datasets: [ASHE]", "datasets: [NOPE]"), "projects[1] (4567890).datasets: 'NOPE' is not in datasets"),
-        (("indirect_identifiers_permitted: [postcode]", "indirect_identifiers_permitted: [shoe_size]"),
-         "projects[1] (4567890).indirect_identifiers_permitted"),
+        (
+            ("datasets: [ASHE]", "datasets: [NOPE]"),
+            "projects[1] (4567890).datasets: 'NOPE' is not in datasets",
+        ),
+        (
+            (
+                "indirect_identifiers_permitted: [postcode]",
+                "indirect_identifiers_permitted: [shoe_size]",
+            ),
+            "projects[1] (4567890).indirect_identifiers_permitted",
+        ),
         (("threshold: 20", "threshold: 0"), "projects[1] (4567890).threshold"),
-        (("email: ruth.rahman@university.example", "email: not-an-email"), "people[6] (r_rahman).email"),
+        (
+            ("email: ruth.rahman@university.example", "email: not-an-email"),
+            "people[6] (r_rahman).email",
+        ),
         (('number: "1234567"', 'number: "12ab"'), "projects[0]"),
     ],
 )
@@ -108,7 +119,10 @@ def test_show_prints_project_and_unknown_project_is_clear(capsys):
 
 
 def test_dataset_threshold_tightens_project_threshold():
-    text = DEMO.read_text().replace("  - name: Census2021\n    review: none", "  - name: Census2021\n    review: none\n    threshold: 15")
+    text = DEMO.read_text().replace(
+        "  - name: Census2021\n    review: none",
+        "  - name: Census2021\n    review: none\n    threshold: 15",
+    )
     _load(text)
     assert _project("1234567").effective_threshold == 15
     assert _project("4567890").effective_threshold == 20

@@ -19,7 +19,13 @@ S = TicketState
 
 
 def _new(store: TicketStore, **kw):
-    args = {"kind": "output", "project": "1234567", "requester": "r_rahman", "folder": "2024_01_16_Energy_v1", "actor": "intake"}
+    args = {
+        "kind": "output",
+        "project": "1234567",
+        "requester": "r_rahman",
+        "folder": "2024_01_16_Energy_v1",
+        "actor": "intake",
+    }
     args.update(kw)
     return store.create(**args)
 
@@ -58,12 +64,14 @@ def test_stats_id_never_reused_after_a_row_is_gone(tmp_path):
     store = TicketStore(url)
     _new(store)
     with get_engine(url).begin() as conn:  # a row that vanished (not possible through the API)
-        conn.execute(text(
-            "INSERT INTO tickets (id, stats_id, kind, project, requester, folder, round, state, "
-            "received_at, queued_at, updated_at, assigned_officers, details, version) VALUES "
-            "(500, 'STATS00500', 'output', '1', 'r', 'f', 1, 'received', '2026-01-01', '2026-01-01', "
-            "'2026-01-01', '[]', '{}', 1)"
-        ))
+        conn.execute(
+            text(
+                "INSERT INTO tickets (id, stats_id, kind, project, requester, folder, round, state, "
+                "received_at, queued_at, updated_at, assigned_officers, details, version) VALUES "
+                "(500, 'STATS00500', 'output', '1', 'r', 'f', 1, 'received', '2026-01-01', '2026-01-01', "
+                "'2026-01-01', '[]', '{}', 1)"
+            )
+        )
         conn.execute(text("DELETE FROM tickets WHERE id = 500"))
     assert _new(store).stats_id == "STATS00501"
 
@@ -142,8 +150,17 @@ def test_resubmission_starts_next_round_at_back_of_queue(database_url):
 def test_decisions_recorded_once_and_listed(database_url):
     store = TicketStore(database_url)
     t = _new(store)
-    store.record_decision(t.stats_id, round=1, step="officer_1", role="officer", actor="officer_alice", outcome="Pass")
-    again = store.record_decision(t.stats_id, round=1, step="officer_1", role="officer", actor="someone", outcome="Request revisions")
+    store.record_decision(
+        t.stats_id, round=1, step="officer_1", role="officer", actor="officer_alice", outcome="Pass"
+    )
+    again = store.record_decision(
+        t.stats_id,
+        round=1,
+        step="officer_1",
+        role="officer",
+        actor="someone",
+        outcome="Request revisions",
+    )
     assert again.actor == "officer_alice" and again.outcome == "Pass"
     assert len(store.decisions(t.stats_id)) == 1
 

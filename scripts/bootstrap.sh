@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv/ and install the pinned requirements and the `srs` command into it.
+# Safe to run again: it only installs what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+if [ ! -x .venv/bin/uv ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
+fi
+# uv resolves nothing here: requirements.txt is fully pinned (`make lock` regenerates it).
+.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.txt
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
