@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import date
 from pathlib import Path
 
 from include.db import session_scope
@@ -110,16 +109,16 @@ def demo_form_bytes(project: str, folder: str, researcher: str = "r_rahman") -> 
     """The completed output request form of the demo folder, as .xlsx bytes."""
     import tempfile
 
-    from include.checks.request_form import FormFile, OutputForm, write_output_form
+    from include.checks.request_form import FileEntry, OutputForm, write_output_form
 
     form = OutputForm(
         project=project,
         researcher=researcher,
         folder=folder,
-        date=date(2026, 11, 20),
+        date="2026-11-20",
         context="Mean energy use by region and tenure for the project's first working paper.",
         files=[
-            FormFile(
+            FileEntry(
                 name="energy_by_tenure_region.csv",
                 description="Households and mean annual energy use by region and tenure, 2023",
                 data_and_variables="Census 2021 linked to LFS: region, tenure, energy_use_kwh",
@@ -128,7 +127,7 @@ def demo_form_bytes(project: str, folder: str, researcher: str = "r_rahman") -> 
                 role="output",
                 sdc_applied="All cells have at least 10 households; no dominance (means of many values)",
             ),
-            FormFile(
+            FileEntry(
                 name="energy_model.py",
                 description="Code that produced the table",
                 data_and_variables="as above",
@@ -137,7 +136,7 @@ def demo_form_bytes(project: str, folder: str, researcher: str = "r_rahman") -> 
                 role="output",
                 sdc_applied="Code only; no data or results",
             ),
-            FormFile(
+            FileEntry(
                 name="notes_for_officers_SUPPORTING.txt",
                 description="Notes for the officers",
                 data_and_variables="",

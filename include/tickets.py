@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    delete,
     event,
     func,
     select,
@@ -580,6 +581,18 @@ class TicketStore:
             except IntegrityError:
                 return False
             return True
+
+    def release_email_claim(self, stats_id: str, key: str) -> None:
+        """The send failed before the server took the message: let a retry send it."""
+        with session_scope(self.url) as s:
+            row = self._row(s, stats_id)
+            s.execute(
+                delete(SentEmailRow).where(
+                    SentEmailRow.ticket_id == row.id,
+                    SentEmailRow.key == key,
+                    SentEmailRow.status == "claimed",
+                )
+            )
 
     def mark_email_sent(self, stats_id: str, key: str) -> None:
         with session_scope(self.url) as s:

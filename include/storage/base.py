@@ -30,6 +30,10 @@ from include.storage.paths import (
 
 AREAS: tuple[str, ...] = ("Input", "Working", "Ready for Checking", "Output")
 INGEST = "ingest"
+# The SRS's permanent record of each ticket, outside every area a researcher can see.
+ARCHIVE = "archive"
+# Areas keyed ``<area>/<project>/...`` rather than ``projects/<project>/<area>/...``.
+OUTSIDE_PROJECTS = (INGEST, ARCHIVE)
 PROJECTS = "projects"
 
 CHUNK_BYTES = 1024 * 1024  # streaming unit: no file is ever held whole in memory
@@ -37,6 +41,7 @@ _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 __all__ = [
     "AREAS",
+    "ARCHIVE",
     "INGEST",
     "Manifest",
     "ManifestEntry",
@@ -57,7 +62,7 @@ class NotFound(StorageError):  # noqa: N818 - reads better at call sites than No
 
 @dataclass(frozen=True)
 class Place:
-    """A folder inside one project's area, or inside the ingest landing area of a project.
+    """A folder inside one project's area, or in a project's ingest landing area or archive.
 
     Checked on construction, so holding a Place means its path cannot escape: the project is a
     plain number, the area is one of :data:`AREAS` or :data:`INGEST`, and ``folder`` is a safe
@@ -70,23 +75,23 @@ class Place:
 
     def __post_init__(self) -> None:
         check_project(self.project)
-        if self.area not in AREAS and self.area != INGEST:
+        if self.area not in AREAS and self.area not in OUTSIDE_PROJECTS:
             raise UnsafePath(
-                str(self.area), f"not a storage area (expected one of {(*AREAS, INGEST)})"
+                str(self.area), f"not a storage area (expected one of {(*AREAS, *OUTSIDE_PROJECTS)})"
             )
         check_relpath(self.folder, context=self._area_key)
 
     @property
     def _area_key(self) -> str:
-        if self.area == INGEST:
-            return f"{INGEST}/{self.project}"
+        if self.area in OUTSIDE_PROJECTS:
+            return f"{self.area}/{self.project}"
         return f"{PROJECTS}/{self.project}/{self.area}"
 
     @property
     def parts(self) -> tuple[str, ...]:
-        """Path segments from the storage root: ``projects/<p>/<area>/...`` or ``ingest/<p>/...``."""
-        if self.area == INGEST:
-            return (INGEST, self.project, *split(self.folder))
+        """Segments from the storage root: ``projects/<p>/<area>/...`` or ``ingest/<p>/...``."""
+        if self.area in OUTSIDE_PROJECTS:
+            return (self.area, self.project, *split(self.folder))
         return (PROJECTS, self.project, self.area, *split(self.folder))
 
     @property

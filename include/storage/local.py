@@ -42,7 +42,7 @@ _LINK = "is a symbolic link; links are never followed"
 
 
 class LocalStorage(Storage):
-    """Storage in a local folder tree: ``<root>/projects/<p>/<area>/...``, ``<root>/ingest/<p>/...``."""
+    """A local folder tree: ``<root>/projects/<p>/<area>/...`` and ``<root>/ingest/<p>/...``."""
 
     def __init__(self, root: Path | str) -> None:
         if not {os.open, os.mkdir, os.rename, os.stat}.issubset(os.supports_dir_fd):
@@ -160,8 +160,9 @@ class LocalStorage(Storage):
         tmp = uuid.uuid4().hex
         try:
             _refuse_existing_non_file(dfd, name, f"{place.key}/{relpath}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666,
-                         dir_fd=sfd)
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=sfd
+            )
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
@@ -235,8 +236,12 @@ class _LocalSnapshot(SnapshotWriter):
         *dirs, name = split(relpath)
         dfd = _makedirs(self.tfd, dirs)
         try:
-            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC,
-                         0o666, dir_fd=dfd)
+            fd = os.open(
+                name,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC,
+                0o666,
+                dir_fd=dfd,
+            )
             digest = hashlib.sha256()
             size = 0
             with os.fdopen(fd, "wb") as out:
@@ -294,10 +299,21 @@ class _LocalSnapshot(SnapshotWriter):
                     os.close(src_dir)
                     raise
                 try:
-                    os.link(leaf, leaf, src_dir_fd=src_dir, dst_dir_fd=dst_dir,
-                            follow_symlinks=False)
+                    os.link(
+                        leaf, leaf, src_dir_fd=src_dir, dst_dir_fd=dst_dir, follow_symlinks=False
+                    )
                 except FileExistsError:
                     raise Occupied() from None
+                except OSError as exc:
+                    if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+                        raise
+                    # No hard links here (some network filesystems): check, then rename.
+                    try:
+                        os.stat(leaf, dir_fd=dst_dir, follow_symlinks=False)
+                    except FileNotFoundError:
+                        os.rename(leaf, leaf, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
+                    else:
+                        raise Occupied() from None
                 finally:
                     os.close(src_dir)
                     os.close(dst_dir)

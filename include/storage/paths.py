@@ -80,8 +80,6 @@ def relpath_problem(relpath: str) -> str | None:
         return None
     if relpath.startswith("/"):
         return "absolute paths are not allowed"
-    if re.match(r"[A-Za-z]:", relpath):
-        return "drive-letter paths are not allowed"
     for part in relpath.split("/"):
         problem = segment_problem(part)
         if problem:

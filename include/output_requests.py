@@ -1,0 +1,758 @@
+"""Output requests, step by step (guidance section 3, "Output process flow").
+
+Each function is one step of the ``output_request`` DAG and is idempotent: it reads the ticket,
+does only what has not been done for this round, and moves the ticket with compare-and-set.
+Nothing here imports Airflow; the DAG only wires these together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from include.checks.request_form import FormError, is_form_name, missing_fields, read_output_form
+from include.notifications import Attachment, disclaimer, render
+from include.permissions import (
+    NotPermitted,
+    assign_officers,
+    verify_data_owner,
+    verify_officer_responses,
+)
+from include.pipeline import Pipeline
+from include.registry import Project, UnknownProject
+from include.request_policy import Refusal, output_eligibility
+from include.states import TicketState
+from include.storage import Manifest, Place, StorageError, UnsafePath
+from include.tickets import Ticket
+
+S = TicketState
+READY = "Ready for Checking"
+OFFICER_OPTIONS = ["Pass", "Request revisions", "Query researcher"]
+DATA_OWNER_OPTIONS = ["Approve", "Request revisions"]
+PASSING = {"Pass", "Approve"}
+_PROJECT_TEXT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class ReleaseHeld(RuntimeError):
+    """The release stopped before anything was sent; operations were told why."""
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    accepted: bool
+    stats_id: str
+    round: int
+    reasons: tuple[Refusal, ...] = ()
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "stats_id": self.stats_id,
+            "round": self.round,
+            "reasons": [str(r) for r in self.reasons],
+        }
+
+
+@dataclass(frozen=True)
+class SignOffRequest:
+    """What a sign-off task shows, and to whom it is assigned."""
+
+    subject: str
+    body: str
+    assignees: tuple[tuple[str, str], ...]  # (username, display name)
+
+
+@dataclass(frozen=True)
+class Response:
+    """One person's answer to a sign-off task."""
+
+    step: str
+    user: str
+    option: str
+    guidance: str = ""
+    exemption: str = ""
+    dataset: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def next_version(folder: str) -> str:
+    """``…_v1`` → ``…_v2``; a folder without a version gets ``_v2``."""
+    match = re.search(r"_v(\d+)$", folder)
+    if match:
+        return f"{folder[: match.start()]}_v{int(match.group(1)) + 1}"
+    return f"{folder}_v2"
+
+
+# --- intake ------------------------------------------------------------------------------------
+
+
+def intake(
+    p: Pipeline,
+    *,
+    project: str,
+    folder: str,
+    requester: str,
+    run_id: str,
+    stats_id: str | None = None,
+) -> IntakeResult:
+    """Register the request (or its next round), decide eligibility, acknowledge or refuse."""
+    project, folder, requester = str(project).strip(), str(folder).strip(), str(requester).strip()
+    if stats_id:
+        return _resubmission(
+            p, stats_id=stats_id, folder=folder, requester=requester, run_id=run_id
+        )
+    found = p.store.find(details_match={"intake_run_id": run_id})
+    ticket = found[0] if found else None
+    if ticket is None:
+        ticket = p.store.create(
+            kind="output",
+            project=project[:64] or "?",
+            requester=requester[:64] or "?",
+            folder=folder[:255],
+            actor=requester[:64] or "intake",
+            details={"intake_run_id": run_id},
+        )
+    if ticket.state == S.REJECTED:  # a retried intake of a refused request
+        return IntakeResult(False, ticket.stats_id, ticket.round, _stored_refusals(ticket))
+    if ticket.state != S.RECEIVED:
+        return IntakeResult(True, ticket.stats_id, ticket.round)
+
+    reasons = _eligibility(p, project, requester)
+    if not reasons:
+        reasons = _folder_and_form(p, project, folder)
+    if reasons:
+        return _refuse(p, ticket, reasons)
+    _accept(p, ticket, p.project(project), run_id)
+    return IntakeResult(True, ticket.stats_id, ticket.round)
+
+
+def _eligibility(p: Pipeline, project: str, requester: str) -> list[Refusal]:
+    if not _PROJECT_TEXT.match(project):
+        return [Refusal("project_not_live", f"{project!r} is not an SRS project number")]
+    try:
+        registered = p.project(project)
+    except UnknownProject:
+        return [Refusal("project_not_live", f"project {project} is not registered with the SRS")]
+    return output_eligibility(registered, requester, p.today())
+
+
+def _folder_and_form(p: Pipeline, project: str, folder: str) -> list[Refusal]:
+    """The folder exists in Ready for Checking and holds a complete, matching request form."""
+    try:
+        place = Place(project, READY, folder)
+        if not folder:
+            raise UnsafePath(folder, "no folder was named")
+    except UnsafePath as exc:
+        return [Refusal("link_or_escape", f"the folder name is not acceptable: {exc}")]
+    if not p.storage.exists(place):
+        return [
+            Refusal(
+                "request_form_missing",
+                f"there is no folder {folder!r} in project {project}'s Ready for Checking",
+            )
+        ]
+    try:
+        files = p.storage.list_files(place)
+    except UnsafePath as exc:
+        return [
+            Refusal(
+                "link_or_escape", f"the folder holds something that cannot be copied safely: {exc}"
+            )
+        ]
+    forms = [f.path for f in files if is_form_name(f.path) and f.path.lower().endswith(".xlsx")]
+    if not forms:
+        return [
+            Refusal(
+                "request_form_missing",
+                f"folder {folder!r} has no completed output request form (an .xlsx whose name "
+                "contains 'request' and 'form', made from the template)",
+            )
+        ]
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "form.xlsx"
+        local.write_bytes(p.storage.read_bytes(place, forms[0]))
+        try:
+            form = read_output_form(local)
+        except FormError as exc:
+            return [Refusal("request_form_incomplete", f"{forms[0]}: {exc}")]
+    problems = [f"{m.sheet} sheet: {m.message}" for m in missing_fields(form)]
+    if form.project and form.project.strip() != project:
+        problems.append(
+            f"the form names project {form.project!r}, but the request is for {project}"
+        )
+    if form.folder and form.folder.strip() != folder:
+        problems.append(f"the form names folder {form.folder!r}, but the request is for {folder!r}")
+    if problems:
+        return [Refusal("request_form_incomplete", f"{forms[0]}: {'; '.join(problems)}")]
+    return []
+
+
+def _refuse(p: Pipeline, ticket: Ticket, reasons: Sequence[Refusal]) -> IntakeResult:
+    stored = [{"rule": r.rule, "message": r.message} for r in reasons]
+    ticket = p.store.transition(
+        ticket.stats_id,
+        S.REJECTED,
+        actor="intake",
+        expected=S.RECEIVED,
+        details={"refusals": stored},
+    )
+    p.store.set_fields(
+        ticket.stats_id, actor="intake", action="refused", details={"refusals": stored}
+    )
+    p.email_requester(ticket, "rejected", "rejected", reasons=list(reasons))
+    return IntakeResult(False, ticket.stats_id, ticket.round, tuple(reasons))
+
+
+def _stored_refusals(ticket: Ticket) -> tuple[Refusal, ...]:
+    return tuple(Refusal(r["rule"], r["message"]) for r in ticket.details.get("refusals", []))
+
+
+def _accept(p: Pipeline, ticket: Ticket, project: Project, run_id: str) -> None:
+    if not ticket.assigned_officers:
+        staff = p.officers()
+        chosen = assign_officers(staff, project, p.store.open_load(o.username for o in staff))
+        ticket = p.store.set_fields(
+            ticket.stats_id,
+            actor="intake",
+            action="officers_assigned",
+            assigned_officers=chosen,
+            details={f"run_r{ticket.round}": run_id},
+        )
+    p.email_requester(
+        ticket,
+        f"ack-r{ticket.round}",
+        "acknowledgement",
+        project=project,
+        next_version=next_version(ticket.folder),
+    )
+
+
+def _resubmission(
+    p: Pipeline, *, stats_id: str, folder: str, requester: str, run_id: str
+) -> IntakeResult:
+    ticket = p.store.get(stats_id)
+    if ticket.details.get(f"run_r{ticket.round}") == run_id:  # a retried intake of this round
+        return IntakeResult(True, ticket.stats_id, ticket.round)
+    if ticket.state != S.REVISIONS_REQUESTED:
+        raise ValueError(
+            f"{stats_id} is in state '{ticket.state}'; only a request whose revisions were requested can be resubmitted"
+        )
+    if folder == ticket.folder:
+        raise ValueError(
+            f"resubmit a revised copy of the folder (e.g. {next_version(ticket.folder)!r}), not {folder!r} again"
+        )
+    project = p.project(ticket.project)
+    reasons = output_eligibility(project, requester, p.today()) + _folder_and_form(
+        p, ticket.project, folder
+    )
+    if reasons:
+        raise ValueError(f"{stats_id} was not resubmitted: " + "; ".join(str(r) for r in reasons))
+    ticket = p.store.start_round(stats_id, folder=folder, actor=requester)
+    ticket = p.store.set_fields(
+        stats_id, actor="intake", action="round_started", details={f"run_r{ticket.round}": run_id}
+    )
+    p.email_requester(
+        ticket,
+        f"ack-r{ticket.round}",
+        "acknowledgement",
+        project=project,
+        next_version=next_version(folder),
+    )
+    return IntakeResult(True, ticket.stats_id, ticket.round)
+
+
+# --- snapshot and checks -----------------------------------------------------------------------
+
+
+def snapshot_place(ticket: Ticket) -> Place:
+    return Place(ticket.project, "Output", f"{ticket.stats_id}/{ticket.folder}")
+
+
+def take_snapshot(p: Pipeline, stats_id: str) -> dict[str, Any]:
+    """Copy the submitted folder to ``Output/<STATS-ID>/<folder>/`` with a SHA-256 manifest."""
+    ticket = p.store.get(stats_id)
+    key = f"snapshot_r{ticket.round}"
+    if key in ticket.details:  # already taken: never re-copy (the original may have changed since)
+        return _snapshot_summary(ticket.details[key])
+    manifest = p.storage.copy_folder(
+        Place(ticket.project, READY, ticket.folder), snapshot_place(ticket)
+    )
+    p.storage.write_bytes(
+        Place(ticket.project, "Output", ticket.stats_id),
+        f"{ticket.folder}.manifest.json",
+        manifest.to_json().encode(),
+    )
+    record = {
+        "folder": ticket.folder,
+        "place": snapshot_place(ticket).key,
+        "manifest": manifest.to_dict(),
+    }
+    p.store.set_fields(stats_id, actor="pipeline", action="snapshot_taken", details={key: record})
+    return _snapshot_summary(record)
+
+
+def _snapshot_summary(record: dict[str, Any]) -> dict[str, Any]:
+    manifest = Manifest.from_dict(record["manifest"])
+    return {"folder": record["folder"], "files": len(manifest), "bytes": manifest.total_bytes}
+
+
+def snapshot_manifest(ticket: Ticket) -> Manifest:
+    """The manifest recorded at intake: the ticket store's copy is the one that counts."""
+    return Manifest.from_dict(ticket.details[f"snapshot_r{ticket.round}"]["manifest"])
+
+
+def run_checks(p: Pipeline, stats_id: str) -> dict[str, Any]:
+    """Run ``srs check`` on the snapshot with the project's policy; store the reports."""
+    from include.checks.engine import check_path
+    from include.checks.report import render_html
+    from include.projects import policy_of
+
+    ticket = p.store.get(stats_id)
+    key = f"checks_r{ticket.round}"
+    if key in ticket.details and ticket.state != S.RECEIVED:
+        summary = ticket.details[key]
+    else:
+        if ticket.state == S.RECEIVED:
+            ticket = p.store.transition(stats_id, S.CHECKING, actor="pipeline", expected=S.RECEIVED)
+        place = snapshot_place(ticket)
+        mismatches = p.storage.verify(place, snapshot_manifest(ticket))
+        if mismatches:
+            raise StorageError(
+                f"the snapshot of {stats_id} no longer matches its manifest: "
+                + "; ".join(f"{m.path} {m.problem}" for m in mismatches)
+            )
+        policy = policy_of(
+            p.project(ticket.project), kind="output", max_file_bytes=p.settings.max_file_bytes
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            local = p.storage.download_folder(place, Path(tmp) / ticket.folder)
+            report = check_path(local, policy, request=True)
+        data = report.to_dict()
+        out = Place(ticket.project, "Output", ticket.stats_id)
+        p.storage.write_bytes(out, f"{ticket.folder}.check.json", _json(data))
+        p.storage.write_bytes(
+            out,
+            f"{ticket.folder}.check.html",
+            render_html(report, title=f"{stats_id} — {ticket.folder}").encode(),
+        )
+        summary = _check_summary(data)
+        p.store.set_fields(
+            stats_id, actor="pipeline", action="checks_completed", details={key: summary}
+        )
+        _report_incident(p, ticket, data)
+    p.store.transition(stats_id, S.AWAITING_OFFICERS, actor="pipeline", expected=(S.CHECKING,))
+    return summary
+
+
+def _json(data: Any) -> bytes:
+    import json
+
+    return json.dumps(data, indent=2).encode()
+
+
+def _where(finding: dict[str, Any], path: str | None = None) -> str:
+    loc = finding.get("location", {})
+    parts = [loc.get("file") or path or ""]
+    for label in ("sheet", "cell", "row", "column", "line"):
+        if loc.get(label) is not None:
+            parts.append(f"{label} {loc[label]}")
+    return ", ".join(p for p in parts if p)
+
+
+def _check_summary(data: dict[str, Any]) -> dict[str, Any]:
+    blocking = []
+    for f in data["findings"]:
+        if f["severity"] == "block":
+            blocking.append({**f, "where": _where(f)})
+    for fr in data["files"]:
+        for f in fr["findings"]:
+            if f["severity"] == "block":
+                blocking.append({**f, "where": _where(f, fr["path"])})
+    return {
+        "verdict": data["verdict"],
+        "summary": data["summary"],
+        "blocking": blocking[:50],
+        "files": [
+            {"path": fr["path"], "role": fr["role"], "type": fr["type"]} for fr in data["files"]
+        ],
+        "direct_identifiers": sum(
+            1 for fr in data["files"] for f in fr["findings"] if f["rule"] == "direct_identifier"
+        ),
+    }
+
+
+def _report_incident(p: Pipeline, ticket: Ticket, data: dict[str, Any]) -> None:
+    """A direct identifier in any request is an incident (guidance section 2)."""
+    found = [
+        {**f, "where": _where(f, fr["path"])}
+        for fr in data["files"]
+        for f in fr["findings"]
+        if f["rule"] == "direct_identifier"
+    ]
+    if not found:
+        return
+    p.store.append_audit(
+        ticket.stats_id,
+        actor="pipeline",
+        action="incident",
+        details={
+            "round": ticket.round,
+            "direct_identifiers": [(f["kind"], f["where"]) for f in found[:50]],
+        },
+    )
+    email = render(
+        "incident",
+        ticket.stats_id,
+        ticket=ticket,
+        kind=ticket.kind,
+        findings=found[:50],
+        report_url=p.settings.ui_url(f"srs/requests/{ticket.stats_id}"),
+    )
+    p.email_operations(ticket, f"incident-r{ticket.round}", email)
+
+
+# --- sign-offs ---------------------------------------------------------------------------------
+
+
+def officer_request(p: Pipeline, stats_id: str, slot: int) -> SignOffRequest:
+    """The sign-off shown to officer ``slot`` (0 or 1) of the current round."""
+    ticket = p.store.get(stats_id)
+    username = ticket.assigned_officers[slot]
+    person = p.person(username)
+    checks = ticket.details.get(f"checks_r{ticket.round}", {})
+    subject = f"[{stats_id}] Output check {slot + 1} of 2: project {ticket.project}, {ticket.folder} (round {ticket.round})"
+    return SignOffRequest(
+        subject,
+        _signoff_body(p, ticket, checks, officer=True),
+        ((username, person.name if person else username),),
+    )
+
+
+def data_owner_request(p: Pipeline, stats_id: str, dataset: str) -> SignOffRequest:
+    ticket = p.store.get(stats_id)
+    ds = _dataset(p.project(ticket.project), dataset)
+    checks = ticket.details.get(f"checks_r{ticket.round}", {})
+    subject = (
+        f"[{stats_id}] Data owner approval ({dataset}): project {ticket.project}, {ticket.folder}"
+    )
+    return SignOffRequest(
+        subject,
+        _signoff_body(p, ticket, checks, officer=False),
+        tuple((o.username, o.name) for o in ds.data_owners),
+    )
+
+
+def _signoff_body(p: Pipeline, ticket: Ticket, checks: dict[str, Any], *, officer: bool) -> str:
+    summary = checks.get("summary", {})
+    sev = summary.get("by_severity", {})
+    lines = [
+        f"**Request** {ticket.stats_id}, round {ticket.round}: output from project **{ticket.project}**, "
+        f"folder `{ticket.folder}`, requested by {ticket.requester}.",
+        "",
+        f"**Automated checks: {checks.get('verdict', 'not run').upper()}** — "
+        f"{sev.get('block', 0)} blocking, {sev.get('review', 0)} to review, {sev.get('info', 0)} for information.",
+    ]
+    by_rule = summary.get("by_rule", {})
+    if by_rule:
+        lines.append(
+            "Findings by rule: " + ", ".join(f"`{rule}` {n}" for rule, n in by_rule.items())
+        )
+    if checks.get("blocking"):
+        lines += ["", "Blocking findings:"]
+        lines += [
+            f"- `{f['rule']}`{'/' + f['kind'] if f.get('kind') else ''} at {f['where']}: {f['message']}"
+            for f in checks["blocking"][:15]
+        ]
+        if len(checks["blocking"]) > 15:
+            lines.append(f"- … and {len(checks['blocking']) - 15} more in the full report")
+    files = checks.get("files", [])
+    if files:
+        lines += ["", "Files: " + ", ".join(f"`{f['path']}` ({f['role']})" for f in files)]
+    lines += [
+        "",
+        f"[Full check report and request page]({p.settings.ui_url(f'srs/requests/{ticket.stats_id}')})",
+        "",
+    ]
+    if officer:
+        lines.append(
+            "Choose **Pass**, **Request revisions** or **Query researcher**. Revisions and queries need "
+            "guidance text for the researcher. Passing with blocking findings needs an exemption reason."
+        )
+    else:
+        lines.append(
+            "Choose **Approve**, or **Request revisions** with guidance for the researcher."
+        )
+    return "\n".join(lines)
+
+
+def validate_response(option: str, guidance: str, exemption: str, *, blocking: int) -> str | None:
+    """Why an answer cannot be accepted, or None. Airflow accepts any form; we do not."""
+    if option not in PASSING and not guidance.strip():
+        return f"'{option}' needs guidance text for the researcher"
+    if option == "Pass" and blocking and not exemption.strip():
+        return f"the automated checks found {blocking} blocking issue(s): passing needs an exemption reason"
+    return None
+
+
+def officers_decision(p: Pipeline, stats_id: str, responses: Sequence[Response]) -> str:
+    """Record both officers' answers; return ``release``, ``data_owner`` or ``revisions``."""
+    ticket = p.store.get(stats_id)
+    project = p.project(ticket.project)
+    users = [r.user for r in responses]
+    try:
+        if len(responses) != 2:
+            raise NotPermitted(f"two officer sign-offs are needed, {len(responses)} were given")
+        verify_officer_responses(users, p.officers(), project)
+        for r in responses:
+            slot = int(r.step.rsplit("_", 1)[-1]) - 1
+            if ticket.assigned_officers[slot] != r.user:
+                raise NotPermitted(
+                    f"{r.step} was assigned to {ticket.assigned_officers[slot]!r}, not {r.user!r}"
+                )
+    except NotPermitted as exc:
+        p.store.append_audit(
+            stats_id,
+            actor="pipeline",
+            action="signoff_refused",
+            details={"reason": str(exc), "responders": users},
+        )
+        raise
+    blocking = (
+        ticket.details.get(f"checks_r{ticket.round}", {}).get("summary", {}).get("blocking", 0)
+    )
+    for r in responses:
+        problem = validate_response(r.option, r.guidance, r.exemption, blocking=blocking)
+        if problem:
+            raise NotPermitted(f"{r.step} by {r.user}: {problem}")
+        p.store.record_decision(
+            stats_id,
+            round=ticket.round,
+            step=r.step,
+            role="officer",
+            actor=r.user,
+            outcome=r.option,
+            guidance=r.guidance,
+            exemption=r.exemption,
+        )
+    if any(r.option != "Pass" for r in responses):
+        return "revisions"
+    if datasets_for_approval(project):
+        p.store.transition(
+            stats_id, S.AWAITING_DATA_OWNER, actor="pipeline", expected=S.AWAITING_OFFICERS
+        )
+        return "data_owner"
+    return "release"
+
+
+def datasets_for_approval(project: Project) -> list[str]:
+    return [d.name for d in project.datasets if d.review == "for_approval"]
+
+
+def _dataset(project: Project, name: str):
+    for d in project.datasets:
+        if d.name == name:
+            return d
+    raise NotPermitted(f"dataset {name!r} is not one of project {project.number}'s datasets")
+
+
+def data_owner_decision(p: Pipeline, stats_id: str, responses: Sequence[Response]) -> str:
+    """Record data owners' answers; every for-approval dataset must approve to release."""
+    ticket = p.store.get(stats_id)
+    project = p.project(ticket.project)
+    answered = {r.dataset for r in responses}
+    missing = set(datasets_for_approval(project)) - answered
+    try:
+        if missing:
+            raise NotPermitted(f"no data owner answer for dataset(s) {sorted(missing)}")
+        for r in responses:
+            verify_data_owner(r.user, _dataset(project, r.dataset or ""))
+    except NotPermitted as exc:
+        p.store.append_audit(
+            stats_id, actor="pipeline", action="signoff_refused", details={"reason": str(exc)}
+        )
+        raise
+    for r in responses:
+        problem = validate_response(r.option, r.guidance, r.exemption, blocking=0)
+        if problem:
+            raise NotPermitted(f"{r.step} by {r.user}: {problem}")
+        p.store.record_decision(
+            stats_id,
+            round=ticket.round,
+            step=r.step,
+            role="data_owner",
+            actor=r.user,
+            outcome=r.option,
+            guidance=r.guidance,
+        )
+    return "release" if all(r.option == "Approve" for r in responses) else "revisions"
+
+
+# --- revisions, release, archive ---------------------------------------------------------------
+
+
+def request_revisions(p: Pipeline, stats_id: str) -> None:
+    """One email with every sign-off's guidance; the ticket is blocked until resubmitted."""
+    ticket = p.store.get(stats_id)
+    if ticket.state == S.REVISIONS_REQUESTED:
+        return
+    decisions = p.store.decisions(stats_id, round=ticket.round)
+    guidance = []
+    for d in decisions:
+        if d.role == "officer":
+            who = f"SRS officer {d.step.rsplit('_', 1)[-1]}"
+        else:
+            who = f"the data owner of {d.step.removeprefix('data_owner_')}"
+        if d.outcome not in PASSING or d.guidance:
+            guidance.append(
+                {"who": who, "outcome": d.outcome, "text": d.guidance or "(no comments)"}
+            )
+    blocking = ticket.details.get(f"checks_r{ticket.round}", {}).get("blocking", [])
+    p.email_requester(
+        ticket,
+        f"revisions-r{ticket.round}",
+        "revisions",
+        guidance=guidance,
+        blocking=blocking,
+        next_version=next_version(ticket.folder),
+    )
+    p.store.transition(
+        stats_id,
+        S.REVISIONS_REQUESTED,
+        actor="pipeline",
+        expected=(S.AWAITING_OFFICERS, S.AWAITING_DATA_OWNER),
+        details={"round": ticket.round},
+    )
+
+
+def _verify_signoffs(p: Pipeline, ticket: Ticket, project: Project) -> None:
+    """Never release without two independent officer passes and every required approval."""
+    decisions = p.store.decisions(ticket.stats_id, round=ticket.round)
+    passes = {d.actor for d in decisions if d.role == "officer" and d.outcome == "Pass"}
+    if len(passes) < 2 or any(d.role == "officer" and d.outcome != "Pass" for d in decisions):
+        raise NotPermitted(
+            f"{ticket.stats_id} round {ticket.round} lacks two independent officer passes"
+        )
+    approved = {
+        d.step.removeprefix("data_owner_")
+        for d in decisions
+        if d.role == "data_owner" and d.outcome == "Approve"
+    }
+    missing = set(datasets_for_approval(project)) - approved
+    if missing:
+        raise NotPermitted(f"{ticket.stats_id} lacks data owner approval for {sorted(missing)}")
+
+
+def release(p: Pipeline, stats_id: str) -> dict[str, Any]:
+    """Email the cleared output files, verified against the manifest just before sending."""
+    ticket = p.store.get(stats_id)
+    if ticket.state in (S.RELEASED, S.ARCHIVED):
+        return {"released": True, "already": True}
+    project = p.project(ticket.project)
+    _verify_signoffs(p, ticket, project)
+    ticket = p.store.transition(
+        stats_id,
+        S.RELEASING,
+        actor="pipeline",
+        expected=(S.AWAITING_OFFICERS, S.AWAITING_DATA_OWNER, S.RELEASE_HELD),
+    )
+    manifest = snapshot_manifest(ticket)
+    roles = {
+        f["path"]: f["role"]
+        for f in ticket.details.get(f"checks_r{ticket.round}", {}).get("files", [])
+    }
+    outputs = [e for e in manifest if roles.get(e.path) == "output"]
+    if not outputs:
+        _hold(p, ticket, "no file in the request is marked for output")
+    if sum(e.size for e in outputs) > p.settings.max_attachment_bytes:
+        _hold(
+            p,
+            ticket,
+            f"the output files total {sum(e.size for e in outputs)} bytes, over the "
+            f"{p.settings.max_attachment_bytes}-byte attachment limit (SRS_MAX_ATTACHMENT_BYTES)",
+        )
+    place = snapshot_place(ticket)
+    attachments = []
+    for entry in outputs:
+        data = p.storage.read_bytes(place, entry.path)
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
+            _hold(
+                p,
+                ticket,
+                f"{entry.path} no longer matches its SHA-256 in the manifest; it was not released",
+            )
+        attachments.append(Attachment(entry.path.replace("/", "_"), data))
+    bcc = sorted(
+        {o.email for d in project.datasets if d.review == "for_information" for o in d.data_owners}
+    )
+    p.email_requester(
+        ticket,
+        "release",
+        "release",
+        bcc=bcc,
+        attachments=attachments,
+        files=outputs,
+        disclaimer=disclaimer(),
+        data_owner_approved=bool(datasets_for_approval(project)),
+    )
+    p.store.transition(
+        stats_id,
+        S.RELEASED,
+        actor="pipeline",
+        expected=S.RELEASING,
+        details={"files": [e.path for e in outputs], "bcc": bcc},
+    )
+    return {"released": True, "files": [e.path for e in outputs], "bcc": bcc}
+
+
+def _hold(p: Pipeline, ticket: Ticket, reason: str) -> None:
+    p.store.transition(
+        ticket.stats_id,
+        S.RELEASE_HELD,
+        actor="pipeline",
+        expected=S.RELEASING,
+        details={"reason": reason},
+    )
+    count = sum(1 for e in p.store.audit(ticket.stats_id) if e.to_state == S.RELEASE_HELD)
+    email = render(
+        "release_held",
+        ticket.stats_id,
+        ticket=ticket,
+        reason=reason,
+        run_url=p.settings.ui_url(f"dags/output_request/runs/{ticket.run_id}"),
+    )
+    p.email_operations(ticket, f"held-r{ticket.round}-{count}", email)
+    raise ReleaseHeld(f"{ticket.stats_id}: release held, nothing sent: {reason}")
+
+
+def archive(p: Pipeline, stats_id: str) -> dict[str, Any]:
+    """Close the ticket with a permanent folder: snapshots, manifests, reports, decisions, emails."""
+    ticket = p.store.get(stats_id)
+    if ticket.state == S.ARCHIVED:
+        return {"archived": True, "already": True}
+    where = p.archive_place(ticket)
+    for rnd in range(1, ticket.round + 1):
+        record = ticket.details.get(f"snapshot_r{rnd}")
+        if not record:
+            continue
+        folder = record["folder"]
+        p.storage.copy_folder(
+            Place(ticket.project, "Output", f"{stats_id}/{folder}"),
+            where.child(f"round{rnd}/{folder}"),
+        )
+        p.archive_json(ticket, f"round{rnd}/manifest.json", record["manifest"])
+        for suffix in ("check.json", "check.html"):
+            src = Place(ticket.project, "Output", stats_id)
+            if p.storage.exists(src, f"{folder}.{suffix}"):
+                p.storage.write_bytes(
+                    where, f"round{rnd}/{suffix}", p.storage.read_bytes(src, f"{folder}.{suffix}")
+                )
+    p.archive_json(ticket, "decisions.json", p.store.decisions(stats_id))
+    p.archive_json(ticket, "ticket.json", ticket)
+    p.store.transition(stats_id, S.ARCHIVED, actor="pipeline", expected=S.RELEASED)
+    p.archive_json(ticket, "audit.json", p.store.audit(stats_id))
+    return {"archived": True, "place": where.key}
