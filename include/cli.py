@@ -168,6 +168,84 @@ def cmd_ticket(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- submitting ----------------------------------------------------------------------------
+
+DAG_OF_KIND = {
+    "output": "output_request",
+    "ingest": "ingest_request",
+    "transfer": "transfer_request",
+}
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from include.airflow_api import AirflowAPI, AirflowAPIError
+    from include.output_requests import register
+    from include.pipeline import Pipeline
+
+    p = Pipeline()
+    ticket = register(
+        p,
+        kind=args.kind,
+        project=args.project,
+        folder=args.folder,
+        requester=args.researcher,
+        via="srs submit",
+    )
+    conf = {
+        "project": args.project,
+        "folder": args.folder,
+        "researcher": args.researcher,
+        "stats_id": ticket.stats_id,
+    }
+    try:
+        run = AirflowAPI(p.settings).trigger(DAG_OF_KIND[args.kind], ticket.run_id, conf)
+    except AirflowAPIError as exc:
+        p.store.append_audit(
+            ticket.stats_id,
+            actor=args.researcher,
+            action="run_not_started",
+            details={"error": str(exc)},
+        )
+        raise CommandError(
+            f"{ticket.stats_id} registered but its run did not start: {exc}. Run the same command again."
+        ) from None
+    print(f"{ticket.stats_id}: {args.kind} request submitted (Airflow run {run['dag_run_id']})")
+    return 0
+
+
+def cmd_resubmit(args: argparse.Namespace) -> int:
+    from include.airflow_api import AirflowAPI, AirflowAPIError
+    from include.pipeline import Pipeline
+    from include.states import TicketState
+    from include.tickets import UnknownTicket
+
+    p = Pipeline()
+    try:
+        ticket = p.store.get(args.stats_id)
+    except UnknownTicket as exc:
+        raise CommandError(str(exc)) from None
+    if ticket.state != TicketState.REVISIONS_REQUESTED:
+        raise CommandError(
+            f"{ticket.stats_id} is in state '{ticket.state}'; only a request whose revisions were requested can be resubmitted"
+        )
+    researcher = args.researcher or ticket.requester
+    conf = {
+        "project": ticket.project,
+        "folder": args.folder,
+        "researcher": researcher,
+        "stats_id": ticket.stats_id,
+    }
+    run_id = f"{ticket.stats_id}-r{ticket.round + 1}"
+    try:
+        AirflowAPI(p.settings).trigger(DAG_OF_KIND[ticket.kind], run_id, conf)
+    except AirflowAPIError as exc:
+        raise CommandError(str(exc)) from None
+    print(
+        f"{ticket.stats_id}: round {ticket.round + 1} submitted from folder {args.folder} (Airflow run {run_id})"
+    )
+    return 0
+
+
 # --- mail sink and demo ---------------------------------------------------------------------
 
 

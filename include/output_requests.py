@@ -26,15 +26,13 @@ from include.permissions import (
 from include.pipeline import Pipeline
 from include.registry import Project, UnknownProject
 from include.request_policy import Refusal, output_eligibility
+from include.signoffs import PASSING, validate_response
 from include.states import TicketState
 from include.storage import Manifest, Place, StorageError, UnsafePath
 from include.tickets import Ticket
 
 S = TicketState
 READY = "Ready for Checking"
-OFFICER_OPTIONS = ["Pass", "Request revisions", "Query researcher"]
-DATA_OWNER_OPTIONS = ["Approve", "Request revisions"]
-PASSING = {"Pass", "Approve"}
 _PROJECT_TEXT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
@@ -102,12 +100,18 @@ def intake(
 ) -> IntakeResult:
     """Register the request (or its next round), decide eligibility, acknowledge or refuse."""
     project, folder, requester = str(project).strip(), str(folder).strip(), str(requester).strip()
+    ticket = None
     if stats_id:
-        return _resubmission(
-            p, stats_id=stats_id, folder=folder, requester=requester, run_id=run_id
-        )
-    found = p.store.find(details_match={"intake_run_id": run_id})
-    ticket = found[0] if found else None
+        ticket = p.store.get(stats_id)
+        if ticket.round > 1 or ticket.state == S.REVISIONS_REQUESTED:
+            return _resubmission(
+                p, stats_id=stats_id, folder=folder, requester=requester, run_id=run_id
+            )
+        # Registered before its run started (`srs submit`, the intake sweep): the ticket says what.
+        project, folder, requester = ticket.project, ticket.folder, ticket.requester
+    else:
+        found = p.store.find(details_match={"intake_run_id": run_id})
+        ticket = found[0] if found else None
     if ticket is None:
         ticket = p.store.create(
             kind="output",
@@ -129,6 +133,23 @@ def intake(
         return _refuse(p, ticket, reasons)
     _accept(p, ticket, p.project(project), run_id)
     return IntakeResult(True, ticket.stats_id, ticket.round)
+
+
+def register(
+    p: Pipeline, *, kind: str, project: str, folder: str, requester: str, via: str
+) -> Ticket:
+    """A ticket for a submission whose run is about to be started (reused if already made)."""
+    for ticket in p.store.find(states=[S.RECEIVED], project=project, kind=kind):
+        if ticket.folder == folder and ticket.round == 1:
+            return ticket
+    return p.store.create(
+        kind=kind,
+        project=project,
+        requester=requester,
+        folder=folder,
+        actor=requester,
+        details={"submitted_via": via},
+    )
 
 
 def _eligibility(p: Pipeline, project: str, requester: str) -> list[Refusal]:
@@ -488,15 +509,6 @@ def _signoff_body(p: Pipeline, ticket: Ticket, checks: dict[str, Any], *, office
             "Choose **Approve**, or **Request revisions** with guidance for the researcher."
         )
     return "\n".join(lines)
-
-
-def validate_response(option: str, guidance: str, exemption: str, *, blocking: int) -> str | None:
-    """Why an answer cannot be accepted, or None. Airflow accepts any form; we do not."""
-    if option not in PASSING and not guidance.strip():
-        return f"'{option}' needs guidance text for the researcher"
-    if option == "Pass" and blocking and not exemption.strip():
-        return f"the automated checks found {blocking} blocking issue(s): passing needs an exemption reason"
-    return None
 
 
 def officers_decision(p: Pipeline, stats_id: str, responses: Sequence[Response]) -> str:

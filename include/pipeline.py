@@ -15,8 +15,11 @@ from include.db import session_scope
 from include.notifications import Attachment, Email, Mailer, render
 from include.registry import Person, Project, get_person, get_project, officers, operations_staff
 from include.settings import Settings, get_settings
-from include.storage import ARCHIVE, Place, Storage, get_storage
+from include.storage import ARCHIVE, Place, Storage, UnsafePath, get_storage
 from include.tickets import Ticket, TicketStore
+
+
+UNREGISTERED = "unregistered"
 
 
 class Pipeline:
@@ -54,7 +57,10 @@ class Pipeline:
     @staticmethod
     def archive_place(ticket: Ticket) -> Place:
         """The ticket's permanent folder, outside every project area researchers can see."""
-        return Place(ticket.project, ARCHIVE, ticket.stats_id)
+        try:
+            return Place(ticket.project, ARCHIVE, ticket.stats_id)
+        except UnsafePath:  # a refused request that named no real project
+            return Place(UNREGISTERED, ARCHIVE, ticket.stats_id)
 
     def _archive_email(self, stats_id: str, key: str, message: bytes) -> None:
         ticket = self.store.get(stats_id)

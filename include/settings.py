@@ -88,6 +88,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SRS_INGEST_OFFICERS", "1", "officer sign-offs an ingest or transfer needs (1 or 2)"),
     Setting(
+        "SRS_API_USER", "ops", "Airflow user that `srs submit` and `srs resubmit` start runs as"
+    ),
+    Setting(
+        "SRS_API_PASSWORD", "", "its password (embedded default: read from the demo passwords file)"
+    ),
+    Setting(
         "AIRFLOW__API__BASE_URL",
         "http://localhost:8080",
         "Airflow's public URL, used in links in sign-off bodies and emails",
@@ -126,6 +132,8 @@ class Settings:
     max_attachment_bytes: int
     ingest_officers: int
     api_base_url: str
+    api_user: str
+    api_password: str
     raw: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     @classmethod
@@ -164,6 +172,8 @@ class Settings:
             max_attachment_bytes=_int(env, "SRS_MAX_ATTACHMENT_BYTES"),
             ingest_officers=officers,
             api_base_url=env["AIRFLOW__API__BASE_URL"].rstrip("/"),
+            api_user=env["SRS_API_USER"],
+            api_password=env["SRS_API_PASSWORD"],
             raw=env,
         )
 

@@ -19,3 +19,4 @@ if [ ! -s "$AIRFLOW_HOME/jwt_secret" ]; then
 fi
 AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$AIRFLOW_HOME/jwt_secret")"
 export AIRFLOW__API_AUTH__JWT_SECRET
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False

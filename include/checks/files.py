@@ -22,7 +22,10 @@ ROUTE_TEXT = "text"
 ROUTE_CODE = "code"
 ROUTE_NOTEBOOK = "notebook"
 
-_OOXML_FOR_EXT = {**ft.SPREADSHEET_EXTENSIONS, **{k: v for k, v in ft.DOCUMENT_EXTENSIONS.items() if v != "pdf"}}
+_OOXML_FOR_EXT = {
+    **ft.SPREADSHEET_EXTENSIONS,
+    **{k: v for k, v in ft.DOCUMENT_EXTENSIONS.items() if v != "pdf"},
+}
 
 
 @dataclass
@@ -35,64 +38,106 @@ class FileClass:
     ooxml: str | None = None  # xlsx, xlsm, docx, docm, pptx, pptm
 
 
-def finding(rule: str, severity: Severity, message: str, rel: str, kind: str | None = None,
-            **where: object) -> Finding:
-    return Finding(rule=rule, severity=severity, message=message, kind=kind,
-                   location=Location(file=rel, **where))  # type: ignore[arg-type]
+def finding(
+    rule: str, severity: Severity, message: str, rel: str, kind: str | None = None, **where: object
+) -> Finding:
+    return Finding(
+        rule=rule,
+        severity=severity,
+        message=message,
+        kind=kind,
+        location=Location(file=rel, **where),
+    )  # type: ignore[arg-type]
 
 
 def _mismatch(rel: str, ext: str, what: str, fix: str) -> Finding:
     return finding(
-        "file_type_mismatch", Severity.BLOCK,
-        f"The file is named {ext or '(no extension)'} but its content is {what}; {fix}.", rel,
+        "file_type_mismatch",
+        Severity.BLOCK,
+        f"The file is named {ext or '(no extension)'} but its content is {what}; {fix}.",
+        rel,
     )
 
 
-def _unchecked(rel: str, what: str, kind: str | None = None, severity: Severity = Severity.BLOCK,
-               extra: str = "") -> Finding:
+def _unchecked(
+    rel: str,
+    what: str,
+    kind: str | None = None,
+    severity: Severity = Severity.BLOCK,
+    extra: str = "",
+) -> Finding:
     return finding(
-        "unchecked_file_type", severity,
+        "unchecked_file_type",
+        severity,
         f"{what} cannot be fully checked here, so it cannot be released{extra}. "
         "Submit the results in a checkable format (CSV, XLSX, DOCX, PDF or plain text).",
-        rel, kind=kind,
+        rel,
+        kind=kind,
     )
 
 
-def classify(path: str | os.PathLike[str], rel: str, size: int, policy: CheckPolicy,
-             st: os.stat_result | None = None) -> FileClass:
+def classify(
+    path: str | os.PathLike[str],
+    rel: str,
+    size: int,
+    policy: CheckPolicy,
+    st: os.stat_result | None = None,
+) -> FileClass:
     ext = ft.extension(rel)
     out: list[Finding] = []
 
     hidden = ft.hidden_reason(rel, st)
     if hidden:
-        out.append(finding(
-            "hidden_file", Severity.BLOCK,
-            f"Hidden or system file: {hidden}. Remove it from the request folder.", rel))
+        out.append(
+            finding(
+                "hidden_file",
+                Severity.BLOCK,
+                f"Hidden or system file: {hidden}. Remove it from the request folder.",
+                rel,
+            )
+        )
         return FileClass("hidden", out)
 
     banned = ft.banned_family(rel)
     if banned:
         bext, family = banned
-        out.append(finding(
-            "banned_file_type", Severity.BLOCK,
-            f"{bext} files ({family.replace('_', ' ')}) cannot be requested: the SRS cannot fully "
-            "check them. Export the content to a permitted format (e.g. CSV, XLSX, PDF, TXT).",
-            rel, kind=family))
+        out.append(
+            finding(
+                "banned_file_type",
+                Severity.BLOCK,
+                f"{bext} files ({family.replace('_', ' ')}) cannot be requested: the SRS cannot fully "
+                "check them. Export the content to a permitted format (e.g. CSV, XLSX, PDF, TXT).",
+                rel,
+                kind=family,
+            )
+        )
         return FileClass(family, out)
 
     mlext = ft.ml_extension(rel)
     if mlext:
-        out.append(finding(
-            "ml_model", Severity.BLOCK,
-            f"{mlext} files are AI/ML models or model outputs (or serialised data), which cannot "
-            "leave or enter the SRS.", rel, kind=mlext.lstrip(".")))
+        out.append(
+            finding(
+                "ml_model",
+                Severity.BLOCK,
+                f"{mlext} files are AI/ML models or model outputs (or serialised data), which cannot "
+                "leave or enter the SRS.",
+                rel,
+                kind=mlext.lstrip("."),
+            )
+        )
         return FileClass("ml_model", out)
 
     if size > policy.max_file_bytes:
-        out.append(finding(
-            "too_large", Severity.BLOCK,
-            f"The file is {size:,} bytes, over the limit of {policy.max_file_bytes:,} bytes; "
-            "it was not read. Split it or reduce it to what the output needs.", rel, kind="file"))
+        out.append(
+            finding(
+                "too_large",
+                Severity.BLOCK,
+                f"The file is {size:,} bytes, over the limit of {policy.max_file_bytes:,} bytes; "
+                "it was not read. Split it or reduce it to what the output needs.",
+                rel,
+                kind="file",
+            )
+        )
         return FileClass(_type_from_extension(ext), out)
 
     if size == 0:
@@ -125,9 +170,16 @@ def _type_from_extension(ext: str) -> str:
 def _route(rel: str, ext: str, c: ft.Content, out: list[Finding]) -> FileClass:  # noqa: C901
     # Machine-learning content whatever the name.
     if c.kind in ("pickle", "safetensors", "torch"):
-        out.append(finding("ml_model", Severity.BLOCK,
-                           f"The content is {c.detail}: AI/ML models and serialised objects cannot "
-                           "leave or enter the SRS.", rel, kind=c.kind))
+        out.append(
+            finding(
+                "ml_model",
+                Severity.BLOCK,
+                f"The content is {c.detail}: AI/ML models and serialised objects cannot "
+                "leave or enter the SRS.",
+                rel,
+                kind=c.kind,
+            )
+        )
         return FileClass("ml_model", out)
 
     # Office Open XML containers.
@@ -139,27 +191,52 @@ def _route(rel: str, ext: str, c: ft.Content, out: list[Finding]) -> FileClass: 
             out.append(_unchecked(rel, "A binary Excel workbook (.xlsb)", kind="xlsb"))
             return FileClass("xlsb", out)
         if expected is None or expected[:3] != kind[:3]:
-            out.append(_mismatch(rel, ext, f"an Office {family} file",
-                                 f"name it .{family} (or export it to the format the name claims)"))
+            out.append(
+                _mismatch(
+                    rel,
+                    ext,
+                    f"an Office {family} file",
+                    f"name it .{family} (or export it to the format the name claims)",
+                )
+            )
             return FileClass(kind, out)
         route = ROUTE_SPREADSHEET if kind.startswith("xls") else ROUTE_DOCUMENT
-        return FileClass(kind, out, route=route, ooxml=kind,
-                         table_format="xlsx" if route == ROUTE_SPREADSHEET else None)
+        return FileClass(
+            kind,
+            out,
+            route=route,
+            ooxml=kind,
+            table_format="xlsx" if route == ROUTE_SPREADSHEET else None,
+        )
 
     if c.kind == "ole":
         if ext in _OOXML_FOR_EXT:
-            out.append(finding(
-                "unreadable", Severity.BLOCK,
-                "The file is password-protected (encrypted): it is an OLE2 container, not an "
-                "Office Open XML file. Remove the password and save it again.", rel,
-                kind="encrypted"))
+            out.append(
+                finding(
+                    "unreadable",
+                    Severity.BLOCK,
+                    "The file is password-protected (encrypted): it is an OLE2 container, not an "
+                    "Office Open XML file. Remove the password and save it again.",
+                    rel,
+                    kind="encrypted",
+                )
+            )
             return FileClass(_OOXML_FOR_EXT[ext], out)
         if ext in ft.LEGACY_OFFICE_EXTENSIONS:
-            out.append(_unchecked(rel, f"A legacy binary Office file ({ext})", kind="legacy_office",
-                                  extra="; save it as .xlsx or .docx"))
+            out.append(
+                _unchecked(
+                    rel,
+                    f"A legacy binary Office file ({ext})",
+                    kind="legacy_office",
+                    extra="; save it as .xlsx or .docx",
+                )
+            )
             return FileClass("ole", out)
-        out.append(_mismatch(rel, ext, c.detail, "save it in a checkable format") if ext
-                   else _unchecked(rel, "An OLE2 compound file", kind="ole"))
+        out.append(
+            _mismatch(rel, ext, c.detail, "save it in a checkable format")
+            if ext
+            else _unchecked(rel, "An OLE2 compound file", kind="ole")
+        )
         return FileClass("ole", out)
 
     if c.kind == "pdf":
@@ -171,42 +248,79 @@ def _route(rel: str, ext: str, c: ft.Content, out: list[Finding]) -> FileClass: 
     if c.kind in ("zip", "archive"):
         if c.detail.startswith(("refused", "corrupt")) and ext in _OOXML_FOR_EXT:
             refused = c.detail.startswith("refused")
-            out.append(finding(
-                "unreadable", Severity.BLOCK,
-                f"The {ext} file cannot be opened safely: {c.detail}.", rel,
-                kind="zip_bomb" if refused else "corrupt"))
+            out.append(
+                finding(
+                    "unreadable",
+                    Severity.BLOCK,
+                    f"The {ext} file cannot be opened safely: {c.detail}.",
+                    rel,
+                    kind="zip_bomb" if refused else "corrupt",
+                )
+            )
             return FileClass(_OOXML_FOR_EXT[ext], out)
         if ext in _OOXML_FOR_EXT:
-            out.append(finding(
-                "unreadable", Severity.BLOCK,
-                f"The file is named {ext} but is not a valid Office file (a zip without the Office "
-                "parts); it may be corrupt. Save it again from Office.", rel, kind="corrupt"))
+            out.append(
+                finding(
+                    "unreadable",
+                    Severity.BLOCK,
+                    f"The file is named {ext} but is not a valid Office file (a zip without the Office "
+                    "parts); it may be corrupt. Save it again from Office.",
+                    rel,
+                    kind="corrupt",
+                )
+            )
             return FileClass(_OOXML_FOR_EXT[ext], out)
         if ext in ft.ARCHIVE_EXTENSIONS or not ext:
-            out.append(_unchecked(rel, f"An archive ({c.detail or 'compressed file'})", kind="archive",
-                                  extra="; archives are never opened for release"))
+            out.append(
+                _unchecked(
+                    rel,
+                    f"An archive ({c.detail or 'compressed file'})",
+                    kind="archive",
+                    extra="; archives are never opened for release",
+                )
+            )
             return FileClass("archive", out)
-        out.append(_mismatch(rel, ext, f"{c.detail or 'an archive'}",
-                             "archives are not accepted: submit the files themselves"))
+        out.append(
+            _mismatch(
+                rel,
+                ext,
+                f"{c.detail or 'an archive'}",
+                "archives are not accepted: submit the files themselves",
+            )
+        )
         return FileClass("archive", out)
 
     if c.kind == "hdf5":
-        out.append(finding("ml_model", Severity.BLOCK,
-                           "The content is an HDF5 file (a model or array store), which cannot "
-                           "leave or enter the SRS.", rel, kind="hdf5"))
+        out.append(
+            finding(
+                "ml_model",
+                Severity.BLOCK,
+                "The content is an HDF5 file (a model or array store), which cannot "
+                "leave or enter the SRS.",
+                rel,
+                kind="hdf5",
+            )
+        )
         return FileClass("ml_model", out)
 
     if c.kind == "image":
         if ext and ext not in ft.IMAGE_EXTENSIONS:
-            out.append(_mismatch(rel, ext, f"an image ({c.detail})", "name it with its image extension"))
+            out.append(
+                _mismatch(rel, ext, f"an image ({c.detail})", "name it with its image extension")
+            )
             return FileClass("image", out)
         # No rule in RULES.md covers images: officers can view them but nothing here can read
         # them, so the officer is told to look (review), rather than blocking.
-        out.append(Finding(
-            rule="unchecked_file_type", severity=Severity.REVIEW, kind="image",
-            message=f"An image ({c.detail}) cannot be checked automatically: an officer must view "
-                    "it for disclosive content (small counts, labels, identifiers).",
-            location=Location(file=rel)))
+        out.append(
+            Finding(
+                rule="unchecked_file_type",
+                severity=Severity.REVIEW,
+                kind="image",
+                message=f"An image ({c.detail}) cannot be checked automatically: an officer must view "
+                "it for disclosive content (small counts, labels, identifiers).",
+                location=Location(file=rel),
+            )
+        )
         return FileClass("image", out)
 
     if c.kind == "executable":
@@ -218,10 +332,15 @@ def _route(rel: str, ext: str, c: ft.Content, out: list[Finding]) -> FileClass: 
 
     if c.kind == "utf16":
         if _text_expected(ext) or not ext:
-            out.append(finding(
-                "unreadable", Severity.BLOCK,
-                "The text is encoded as UTF-16; save it as UTF-8 so it can be checked.", rel,
-                kind="encoding"))
+            out.append(
+                finding(
+                    "unreadable",
+                    Severity.BLOCK,
+                    "The text is encoded as UTF-16; save it as UTF-8 so it can be checked.",
+                    rel,
+                    kind="encoding",
+                )
+            )
             return FileClass(_type_from_extension(ext) if ext else "text", out)
         out.append(_unchecked(rel, "A UTF-16 file of unknown type", kind="unknown"))
         return FileClass("unknown", out)
@@ -235,7 +354,9 @@ def _route(rel: str, ext: str, c: ft.Content, out: list[Finding]) -> FileClass: 
         out.append(_mismatch(rel, ext, what, "submit the file in the format its name claims"))
         return FileClass("binary", out)
     if ext in ft.ARCHIVE_EXTENSIONS:
-        out.append(_unchecked(rel, "An archive", kind="archive", extra="; archives are never opened"))
+        out.append(
+            _unchecked(rel, "An archive", kind="archive", extra="; archives are never opened")
+        )
         return FileClass("archive", out)
     if ext in ft.EXECUTABLE_EXTENSIONS:
         out.append(_unchecked(rel, "An executable or binary", kind="executable"))
@@ -245,8 +366,12 @@ def _route(rel: str, ext: str, c: ft.Content, out: list[Finding]) -> FileClass: 
 
 
 def _text_expected(ext: str) -> bool:
-    return (ext in ft.TABLE_EXTENSIONS or ext in ft.CODE_EXTENSIONS or ext in ft.TEXT_EXTENSIONS
-            or ext in ft.NOTEBOOK_EXTENSIONS)
+    return (
+        ext in ft.TABLE_EXTENSIONS
+        or ext in ft.CODE_EXTENSIONS
+        or ext in ft.TEXT_EXTENSIONS
+        or ext in ft.NOTEBOOK_EXTENSIONS
+    )
 
 
 def _route_text(rel: str, ext: str, c: ft.Content, out: list[Finding]) -> FileClass:
@@ -262,9 +387,15 @@ def _route_text(rel: str, ext: str, c: ft.Content, out: list[Finding]) -> FileCl
     if ext in ft.CODE_EXTENSIONS:
         return FileClass("code", out, route=ROUTE_CODE, language=ft.CODE_EXTENSIONS[ext])
     if ext in _OOXML_FOR_EXT or ext == ".pdf":
-        out.append(_mismatch(rel, ext, "plain text", f"save it as a real {ext} file or name it .txt"))
+        out.append(
+            _mismatch(rel, ext, "plain text", f"save it as a real {ext} file or name it .txt")
+        )
         return FileClass("text", out)
-    if ext in ft.IMAGE_EXTENSIONS or ext in ft.ARCHIVE_EXTENSIONS or ext in ft.EXECUTABLE_EXTENSIONS:
+    if (
+        ext in ft.IMAGE_EXTENSIONS
+        or ext in ft.ARCHIVE_EXTENSIONS
+        or ext in ft.EXECUTABLE_EXTENSIONS
+    ):
         out.append(_mismatch(rel, ext, "plain text", "name it .txt"))
         return FileClass("text", out)
     # .txt, .log and unknown extensions holding text. A consistent comma/tab table is checked as

@@ -24,8 +24,22 @@ BANNED_EXTENSIONS: dict[str, str] = {
     **{
         e: "shapefile"
         for e in (
-            ".shp", ".shx", ".dbf", ".prj", ".sbn", ".sbx", ".fbn", ".fbx", ".ain", ".aih",
-            ".ixs", ".mxs", ".atx", ".shp.xml", ".cpg", ".qix",
+            ".shp",
+            ".shx",
+            ".dbf",
+            ".prj",
+            ".sbn",
+            ".sbx",
+            ".fbn",
+            ".fbx",
+            ".ain",
+            ".aih",
+            ".ixs",
+            ".mxs",
+            ".atx",
+            ".shp.xml",
+            ".cpg",
+            ".qix",
         )
     },
     ".json": "json",
@@ -37,33 +51,102 @@ BANNED_EXTENSIONS: dict[str, str] = {
 
 # shared/RULES.md `ml_model` ("etc." completed with the common model formats).
 ML_EXTENSIONS = (
-    ".pkl", ".pickle", ".joblib", ".onnx", ".h5", ".hdf5", ".pt", ".pth", ".ckpt",
-    ".safetensors", ".sav", ".rds-model", ".keras", ".tflite", ".pb", ".mlmodel", ".gguf",
-    ".ggml", ".npz", ".npy", ".model", ".mar", ".pmml", ".cbm", ".xgb", ".lgb",
+    ".pkl",
+    ".pickle",
+    ".joblib",
+    ".onnx",
+    ".h5",
+    ".hdf5",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".safetensors",
+    ".sav",
+    ".rds-model",
+    ".keras",
+    ".tflite",
+    ".pb",
+    ".mlmodel",
+    ".gguf",
+    ".ggml",
+    ".npz",
+    ".npy",
+    ".model",
+    ".mar",
+    ".pmml",
+    ".cbm",
+    ".xgb",
+    ".lgb",
 )
 
 # Language of a code file by extension (lower case); see code.py for comment markers.
 CODE_EXTENSIONS: dict[str, str] = {
-    ".py": "python", ".pyw": "python", ".r": "r", ".do": "stata", ".ado": "stata",
-    ".sas": "sas", ".sps": "spss", ".sql": "sql", ".m": "matlab", ".jl": "julia",
-    ".sh": "shell", ".bash": "shell", ".ps1": "powershell", ".bat": "batch", ".cmd": "batch",
-    ".js": "c", ".java": "c", ".scala": "c", ".c": "c", ".cpp": "c", ".h": "c", ".cs": "c",
-    ".go": "c", ".rs": "c", ".vb": "vb", ".bas": "vb", ".vbs": "vb", ".pl": "shell",
-    ".rb": "shell", ".f90": "fortran", ".egp": "unknown",
+    ".py": "python",
+    ".pyw": "python",
+    ".r": "r",
+    ".do": "stata",
+    ".ado": "stata",
+    ".sas": "sas",
+    ".sps": "spss",
+    ".sql": "sql",
+    ".m": "matlab",
+    ".jl": "julia",
+    ".sh": "shell",
+    ".bash": "shell",
+    ".ps1": "powershell",
+    ".bat": "batch",
+    ".cmd": "batch",
+    ".js": "c",
+    ".java": "c",
+    ".scala": "c",
+    ".c": "c",
+    ".cpp": "c",
+    ".h": "c",
+    ".cs": "c",
+    ".go": "c",
+    ".rs": "c",
+    ".vb": "vb",
+    ".bas": "vb",
+    ".vbs": "vb",
+    ".pl": "shell",
+    ".rb": "shell",
+    ".f90": "fortran",
+    ".egp": "unknown",
 }
 NOTEBOOK_EXTENSIONS = (".ipynb",)
 TABLE_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv"}
 TEXT_EXTENSIONS = (".txt", ".log", ".lst", ".smcl", ".out", ".tex", ".bib", ".rtf", ".xml")
 SPREADSHEET_EXTENSIONS = {".xlsx": "xlsx", ".xlsm": "xlsm", ".xltx": "xlsx", ".xltm": "xlsm"}
 DOCUMENT_EXTENSIONS = {
-    ".docx": "docx", ".docm": "docm", ".dotx": "docx", ".dotm": "docm",
-    ".pptx": "pptx", ".pptm": "pptm", ".pdf": "pdf",
+    ".docx": "docx",
+    ".docm": "docm",
+    ".dotx": "docx",
+    ".dotm": "docm",
+    ".pptx": "pptx",
+    ".pptm": "pptm",
+    ".pdf": "pdf",
 }
 LEGACY_OFFICE_EXTENSIONS = (".xls", ".doc", ".ppt", ".xlsb", ".xlt", ".dot", ".pps")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".svg")
 ARCHIVE_EXTENSIONS = (
-    ".zip", ".7z", ".rar", ".gz", ".tgz", ".tar", ".bz2", ".xz", ".zst", ".lz", ".cab", ".iso",
-    ".jar", ".whl", ".egg", ".ods", ".odt", ".odp",
+    ".zip",
+    ".7z",
+    ".rar",
+    ".gz",
+    ".tgz",
+    ".tar",
+    ".bz2",
+    ".xz",
+    ".zst",
+    ".lz",
+    ".cab",
+    ".iso",
+    ".jar",
+    ".whl",
+    ".egg",
+    ".ods",
+    ".odt",
+    ".odp",
 )
 EXECUTABLE_EXTENSIONS = (".exe", ".dll", ".so", ".dylib", ".msi", ".com", ".bin", ".app", ".class")
 
@@ -112,7 +195,9 @@ class ZipRefused(Exception):  # noqa: N818 - a refusal, not a programming error
         self.too_large = too_large
 
 
-def open_zip_guarded(path: str | os.PathLike[str], limits: ZipLimits = ZIP_LIMITS) -> zipfile.ZipFile:
+def open_zip_guarded(
+    path: str | os.PathLike[str], limits: ZipLimits = ZIP_LIMITS
+) -> zipfile.ZipFile:
     """Open a zip after checking its directory: member count, declared sizes and ratios.
 
     Python's zipfile never returns more than a member's declared size, so declared sizes that
@@ -121,7 +206,9 @@ def open_zip_guarded(path: str | os.PathLike[str], limits: ZipLimits = ZIP_LIMIT
     try:
         infos = zf.infolist()
         if len(infos) > limits.max_members:
-            raise ZipRefused(f"the zip container has {len(infos):,} parts (limit {limits.max_members:,})")
+            raise ZipRefused(
+                f"the zip container has {len(infos):,} parts (limit {limits.max_members:,})"
+            )
         total = 0
         for info in infos:
             total += info.file_size
@@ -151,7 +238,9 @@ def open_zip_guarded(path: str | os.PathLike[str], limits: ZipLimits = ZIP_LIMIT
     return zf
 
 
-def read_member(zf: zipfile.ZipFile, name: str, limit: int = ZIP_LIMITS.max_member_uncompressed) -> bytes:
+def read_member(
+    zf: zipfile.ZipFile, name: str, limit: int = ZIP_LIMITS.max_member_uncompressed
+) -> bytes:
     """One zip member, never more than `limit` bytes."""
     with zf.open(name) as fh:
         data = fh.read(limit + 1)
@@ -181,7 +270,9 @@ def ooxml_kind(zf: zipfile.ZipFile) -> str | None:
             kind = "docx"
         elif "ppt/presentation.xml" in names:
             kind = "pptx"
-    if kind in ("xlsx", "docx", "pptx") and any(n.lower().endswith("vbaproject.bin") for n in names):
+    if kind in ("xlsx", "docx", "pptx") and any(
+        n.lower().endswith("vbaproject.bin") for n in names
+    ):
         kind = {"xlsx": "xlsm", "docx": "docm", "pptx": "pptm"}[kind]
     return kind
 
@@ -326,7 +417,9 @@ def detect_content(path: str | os.PathLike[str], size: int, head: bytes | None =
             return Content("archive", detail="an OpenDocument file")
         return Content("zip", detail="a zip archive")
     if head.startswith(OLE_MAGIC):
-        return Content("ole", detail="an OLE2 compound file (legacy Office or an encrypted Office file)")
+        return Content(
+            "ole", detail="an OLE2 compound file (legacy Office or an encrypted Office file)"
+        )
     if head.startswith(PDF_MAGIC) or (PDF_MAGIC in head[:1024] and head[:1] != b"\x00"):
         return Content("pdf")
     if head.startswith(HDF5_MAGIC):
@@ -354,8 +447,14 @@ def detect_content(path: str | os.PathLike[str], size: int, head: bytes | None =
             return Content("pdf")
         text = decode_text_prefix(head)
         if text is None:
-            return Content("archive", detail=mime) if _is_archive_mime(mime) else Content("binary", detail=mime)
-    if head.lstrip().startswith(b"<svg") or (b"<svg" in head[:512] and head.lstrip().startswith(b"<?xml")):
+            return (
+                Content("archive", detail=mime)
+                if _is_archive_mime(mime)
+                else Content("binary", detail=mime)
+            )
+    if head.lstrip().startswith(b"<svg") or (
+        b"<svg" in head[:512] and head.lstrip().startswith(b"<?xml")
+    ):
         return Content("image", detail="image/svg+xml")
     text = decode_text_prefix(head)
     if text is None:
@@ -366,5 +465,18 @@ def detect_content(path: str | os.PathLike[str], size: int, head: bytes | None =
 def _is_archive_mime(mime: str) -> bool:
     return any(
         token in mime
-        for token in ("zip", "tar", "rar", "7z", "gzip", "bzip2", "xz", "zstd", "compress", "lz", "cab", "iso")
+        for token in (
+            "zip",
+            "tar",
+            "rar",
+            "7z",
+            "gzip",
+            "bzip2",
+            "xz",
+            "zstd",
+            "compress",
+            "lz",
+            "cab",
+            "iso",
+        )
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from numbers import Integral
 from typing import Any
 
 
@@ -30,7 +31,12 @@ class Location:
     page: int | None = None  # 1-based page of a PDF or slide of a presentation
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        # Rows may arrive as numpy integers from pandas; JSON wants plain ints.
+        return {
+            k: int(v) if isinstance(v, Integral) and not isinstance(v, bool) else v
+            for k, v in asdict(self).items()
+            if v is not None
+        }
 
     def __str__(self) -> str:
         parts = []

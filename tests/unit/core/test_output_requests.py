@@ -14,6 +14,7 @@ from include.pipeline import Pipeline
 from include.registry import load
 from include.registry_file import read_registry_file
 from include.settings import get_settings, reset_settings
+from include.signoffs import validate_response
 from include.states import TicketState as S
 from include.storage import Place
 
@@ -70,7 +71,7 @@ def test_happy_path_release_and_archive(p, smtp_sink):
     assert names == ["energy_by_tenure_region.csv", "energy_model.py"]  # never supporting or the form
     manifest = out.snapshot_manifest(p.store.get(t.stats_id))
     for part in released.iter_attachments():
-        digest = hashlib.sha256(part.get_content()).hexdigest()
+        digest = hashlib.sha256(part.get_payload(decode=True)).hexdigest()
         assert digest == manifest.get(part.get_filename()).sha256
     assert "lfs.owner@dataowner.example" in envelope_recipients(released)  # LFS: for information
     assert "lfs.owner@dataowner.example" not in str(released["To"]) + str(released.get("Cc", ""))
@@ -139,7 +140,7 @@ def test_snapshot_is_what_is_checked_and_released(p, smtp_sink):
     out.release(p, t.stats_id)
     released = smtp_sink.wait_for(2)[1]
     csv = next(a for a in released.iter_attachments() if a.get_filename().endswith(".csv"))
-    assert b"E12000001,Owner occupied,412" in csv.get_content()
+    assert b"E12000001,Owner occupied,412" in csv.get_payload(decode=True)
 
 
 def test_tampered_snapshot_is_never_released(p, smtp_sink):
@@ -243,9 +244,9 @@ def test_officer_independence_and_exemptions(p):
     assert any(e.action == "signoff_refused" for e in p.store.audit(t.stats_id))
     with pytest.raises(NotPermitted, match="lacks two independent officer passes"):
         out.release(p, t.stats_id)
-    assert out.validate_response("Pass", "", "", blocking=2).startswith("the automated checks found 2")
-    assert out.validate_response("Pass", "", "checked: structural zeros", blocking=2) is None
-    assert "needs guidance" in out.validate_response("Request revisions", "  ", "", blocking=0)
+    assert validate_response("Pass", "", "", blocking=2).startswith("the automated checks found 2")
+    assert validate_response("Pass", "", "checked: structural zeros", blocking=2) is None
+    assert "needs guidance" in validate_response("Request revisions", "  ", "", blocking=0)
     assert out.next_version("2024_01_16_X_v1") == "2024_01_16_X_v2"
     assert out.next_version("results") == "results_v2"
 

@@ -1,0 +1,89 @@
+"""A small client of Airflow's REST API, for `srs submit` / `srs resubmit` and the sweeps.
+
+It speaks HTTP only (httpx), so the core still imports without Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from include.settings import Settings
+
+
+class AirflowAPIError(RuntimeError):
+    """Airflow refused or could not be reached; the message says what to do."""
+
+
+class AirflowAPI:
+    def __init__(
+        self, settings: Settings, username: str | None = None, password: str | None = None
+    ) -> None:
+        self.base_url = settings.api_base_url
+        self.username = username or settings.api_user
+        self.password = (
+            password
+            if password is not None
+            else settings.api_password or _embedded_password(settings, self.username)
+        )
+        self._token: str | None = None
+
+    def _auth(self) -> dict[str, str]:
+        if self._token is None:
+            try:
+                r = httpx.post(
+                    f"{self.base_url}/auth/token",
+                    json={"username": self.username, "password": self.password},
+                    timeout=30,
+                )
+            except httpx.HTTPError as exc:
+                raise AirflowAPIError(f"cannot reach Airflow at {self.base_url}: {exc}") from None
+            if r.status_code not in (200, 201):
+                raise AirflowAPIError(
+                    f"Airflow refused the login of {self.username!r} ({r.status_code}); "
+                    "set SRS_API_USER and SRS_API_PASSWORD"
+                )
+            self._token = r.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def trigger(
+        self, dag_id: str, run_id: str, conf: dict[str, Any], logical_date: datetime | None = None
+    ) -> dict[str, Any]:
+        """Start a run; an existing run with the same id is returned, not started twice."""
+        body = {
+            "dag_run_id": run_id,
+            "logical_date": (logical_date or datetime.now(UTC)).isoformat(),
+            "conf": conf,
+        }
+        try:
+            r = httpx.post(
+                f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns",
+                json=body,
+                headers=self._auth(),
+                timeout=30,
+            )
+            if r.status_code == 409:
+                r = httpx.get(
+                    f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}",
+                    headers=self._auth(),
+                    timeout=30,
+                )
+        except httpx.HTTPError as exc:
+            raise AirflowAPIError(f"cannot reach Airflow at {self.base_url}: {exc}") from None
+        if r.status_code >= 400:
+            raise AirflowAPIError(
+                f"Airflow refused to start {dag_id} run {run_id}: {r.status_code} {r.text}"
+            )
+        return r.json()
+
+
+def _embedded_password(settings: Settings, username: str) -> str:
+    """On the embedded default, the demo passwords file made by `srs demo init`."""
+    path = settings.airflow_home / "simple_auth_manager_passwords.json.generated"
+    try:
+        return json.loads(path.read_text()).get(username, "")
+    except (OSError, ValueError):
+        return ""
