@@ -203,7 +203,7 @@ with DAG(
     officers = [SignOffOperator(task_id=f"officer_{n}", role="officer", slot=n - 1) for n in (1, 2)]
     decision = officers_decision(request)
     datasets = data_owner_datasets(request)
-    owners = SignOffOperator.partial(task_id="data_owner_signoff", role="data_owner").expand(
+    owners = SignOffOperator.partial(task_id="data_owner_signoff", role="data_owner", retries=0).expand(
         dataset=datasets
     )
     owners_decision = data_owners_decision(request, datasets)
