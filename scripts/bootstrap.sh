@@ -14,3 +14,6 @@ fi
 # uv resolves nothing here: requirements.txt is fully pinned (`make lock` regenerates it).
 .venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.txt
 .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
+# Byte-compile once: with PYTHONDONTWRITEBYTECODE set (as on our machines) every process would
+# otherwise recompile Airflow and Great Expectations on import (seconds each time).
+.venv/bin/python -m compileall -q -j 2 .venv/lib/python3.11/site-packages >/dev/null 2>&1 || true
