@@ -18,7 +18,6 @@ from include.settings import Settings, get_settings
 from include.storage import ARCHIVE, Place, Storage, UnsafePath, get_storage
 from include.tickets import Ticket, TicketStore
 
-
 UNREGISTERED = "unregistered"
 
 
