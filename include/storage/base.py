@@ -77,7 +77,8 @@ class Place:
         check_project(self.project)
         if self.area not in AREAS and self.area not in OUTSIDE_PROJECTS:
             raise UnsafePath(
-                str(self.area), f"not a storage area (expected one of {(*AREAS, *OUTSIDE_PROJECTS)})"
+                str(self.area),
+                f"not a storage area (expected one of {(*AREAS, *OUTSIDE_PROJECTS)})",
             )
         check_relpath(self.folder, context=self._area_key)
 
