@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 from airflow.sdk.exceptions import AirflowFailException
-from airflow.utils.trigger_rule import TriggerRule
+from airflow.task.trigger_rule import TriggerRule
 from srs_signoff import SignOffOperator
 
 DOC = """
@@ -49,27 +49,6 @@ def _pipeline():
     from include.pipeline import Pipeline
 
     return Pipeline()
-
-
-def _responses(ti, task_id: str, steps: list[str], datasets: list[str | None]) -> list[Any]:
-    from include.output_requests import Response
-
-    payloads = ti.xcom_pull(task_ids=task_id, map_indexes=None) if datasets[0] else None
-    out = []
-    for i, step in enumerate(steps):
-        payload = payloads[i] if payloads is not None else ti.xcom_pull(task_ids=step)
-        params = payload.get("params_input") or {}
-        out.append(
-            Response(
-                step=step,
-                user=(payload.get("responded_by_user") or {}).get("id", ""),
-                option=(payload.get("chosen_options") or [""])[0],
-                guidance=str(params.get("guidance") or ""),
-                exemption=str(params.get("exemption") or ""),
-                dataset=datasets[i],
-            )
-        )
-    return out
 
 
 def _fail_on_refusal(fn, *args):
@@ -154,9 +133,13 @@ with DAG(
 
     @task.branch(retries=0)
     def officers_decision(request: dict[str, Any], **context) -> str:
+        from include.output_requests import Response
         from include.output_requests import officers_decision as decide
 
-        responses = _responses(context["ti"], "", ["officer_1", "officer_2"], [None, None])
+        ti = context["ti"]
+        responses = [
+            Response.from_payload(ti.xcom_pull(task_ids=s), s) for s in ("officer_1", "officer_2")
+        ]
         outcome = _fail_on_refusal(decide, _pipeline(), request["stats_id"], responses)
         return {
             "release": "release",
@@ -173,10 +156,16 @@ with DAG(
 
     @task.branch(retries=0)
     def data_owners_decision(request: dict[str, Any], datasets: list[str], **context) -> str:
-        from include.output_requests import data_owner_decision
+        from include.output_requests import Response, data_owner_decision
 
-        steps = [f"data_owner_{d}" for d in datasets]
-        responses = _responses(context["ti"], "data_owner_signoff", steps, list(datasets))
+        # One mapped sign-off per dataset, in the order data_owner_datasets returned them.
+        payloads = context["ti"].xcom_pull(
+            task_ids="data_owner_signoff", map_indexes=list(range(len(datasets)))
+        )
+        responses = [
+            Response.from_payload(pl, f"data_owner_{d}", d)
+            for pl, d in zip(payloads, datasets, strict=True)
+        ]
         outcome = _fail_on_refusal(data_owner_decision, _pipeline(), request["stats_id"], responses)
         return "release" if outcome == "release" else "request_revisions"
 
@@ -203,9 +192,9 @@ with DAG(
     officers = [SignOffOperator(task_id=f"officer_{n}", role="officer", slot=n - 1) for n in (1, 2)]
     decision = officers_decision(request)
     datasets = data_owner_datasets(request)
-    owners = SignOffOperator.partial(task_id="data_owner_signoff", role="data_owner", retries=0).expand(
-        dataset=datasets
-    )
+    owners = SignOffOperator.partial(
+        task_id="data_owner_signoff", role="data_owner", retries=0
+    ).expand(dataset=datasets)
     owners_decision = data_owners_decision(request, datasets)
     revisions = request_revisions(request)
     released = release(request)

@@ -79,6 +79,72 @@ class AirflowAPI:
             )
         return r.json()
 
+    # --- the project-closure sweep: finishing a run whose ticket was closed --------------------
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return httpx.request(
+                method,
+                f"{self.base_url}/api/v2{path}",
+                headers=self._auth(),
+                timeout=30,
+                **kwargs,
+            )
+        except httpx.HTTPError as exc:
+            raise AirflowAPIError(f"cannot reach Airflow at {self.base_url}: {exc}") from None
+
+    def waiting_tasks(self, dag_id: str, run_id: str) -> list[dict[str, Any]] | None:
+        """Task instances of a run waiting on people (Required Actions); None if no such run."""
+        r = self._call(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+            params={"state": ["awaiting_input", "deferred"], "limit": 100},
+        )
+        if r.status_code == 404:
+            return None
+        if r.status_code >= 400:
+            raise AirflowAPIError(
+                f"cannot list the tasks of {dag_id} run {run_id}: {r.status_code} {r.text}"
+            )
+        return [
+            {"task_id": ti["task_id"], "map_index": ti["map_index"], "state": ti["state"]}
+            for ti in r.json()["task_instances"]
+        ]
+
+    def skip_task(self, dag_id: str, run_id: str, task_id: str, map_index: int, note: str) -> None:
+        """Set one task instance and everything downstream of it to ``skipped``, with a note.
+
+        Downstream too: a task whose trigger rule lets it run after skipped upstreams (e.g.
+        ``none_failed_min_one_success``) must not run for a ticket that was closed.
+        """
+        r = self._call(
+            "PATCH",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}",
+            json={"new_state": "skipped", "note": note[:1000], "include_downstream": True},
+        )
+        if r.status_code == 409:  # already skipped
+            return
+        if r.status_code >= 400:
+            raise AirflowAPIError(
+                f"cannot skip {task_id}[{map_index}] of {dag_id} run {run_id}: {r.status_code} {r.text}"
+            )
+
+    def set_run_note(self, dag_id: str, run_id: str, note: str) -> bool:
+        """Set a run's note (shown in the UI); False if there is no such run."""
+        r = self._call(
+            "PATCH",
+            f"/dags/{dag_id}/dagRuns/{run_id}",
+            params={"update_mask": "note"},
+            json={"note": note[:1000]},
+        )
+        if r.status_code == 404:
+            return False
+        if r.status_code >= 400:
+            raise AirflowAPIError(
+                f"cannot set the note of {dag_id} run {run_id}: {r.status_code} {r.text}"
+            )
+        return True
+
 
 def _embedded_password(settings: Settings, username: str) -> str:
     """On the embedded default, the demo passwords file made by `srs demo init`."""

@@ -183,6 +183,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from include.pipeline import Pipeline
 
     p = Pipeline()
+    transfer = _transfer_conf(args)
     ticket = register(
         p,
         kind=args.kind,
@@ -190,12 +191,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
         folder=args.folder,
         requester=args.researcher,
         via="srs submit",
+        destination=transfer.get("destination"),
+        details={"source_area": transfer["source_area"]} if transfer else None,
     )
     conf = {
         "project": args.project,
         "folder": args.folder,
         "researcher": args.researcher,
         "stats_id": ticket.stats_id,
+        **transfer,
     }
     try:
         run = AirflowAPI(p.settings).trigger(DAG_OF_KIND[args.kind], ticket.run_id, conf)
@@ -211,6 +215,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
         ) from None
     print(f"{ticket.stats_id}: {args.kind} request submitted (Airflow run {run['dag_run_id']})")
     return 0
+
+
+def _transfer_conf(args: argparse.Namespace) -> dict[str, str]:
+    """A transfer's extra run parameters: where the folder is, and where it goes."""
+    if args.kind != "transfer":
+        return {}
+    return {"source_area": args.source_area, "destination": args.destination}
 
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
@@ -235,6 +246,9 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
         "researcher": researcher,
         "stats_id": ticket.stats_id,
     }
+    if ticket.kind == "transfer":
+        conf["source_area"] = ticket.details.get("source_area", "Ready for Checking")
+        conf["destination"] = ticket.destination_project or ""
     run_id = f"{ticket.stats_id}-r{ticket.round + 1}"
     try:
         AirflowAPI(p.settings).trigger(DAG_OF_KIND[ticket.kind], run_id, conf)
@@ -311,6 +325,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ticket", help="one ticket with its decisions and audit trail")
     p.add_argument("stats_id", metavar="STATS-ID")
     p.set_defaults(func=cmd_ticket)
+
+    submit = sub.add_parser("submit", help="register a request and start its Airflow run")
+    kinds = submit.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for kind, text in (
+        ("output", "a folder in the project's Ready for Checking, for output clearance"),
+        ("ingest", "a folder in the project's ingest area, into its Input"),
+        ("transfer", "a folder of one project (--project) into another's Input (--destination)"),
+    ):
+        p = kinds.add_parser(kind, help=text)
+        p.add_argument("--project", required=True, help="project number (transfer: the source)")
+        if kind == "transfer":
+            p.add_argument(
+                "--source-area", required=True, choices=["Working", "Ready for Checking"]
+            )
+            p.add_argument("--destination", required=True, help="destination project number")
+        p.add_argument("--folder", required=True)
+        p.add_argument("--researcher", required=True, help="the requester's username")
+        p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("resubmit", help="start the next round of a request after revisions")
+    p.add_argument("stats_id", metavar="STATS-ID")
+    p.add_argument("--folder", required=True, help="the revised folder, e.g. NAME_v2")
+    p.add_argument("--researcher", help="default: the ticket's requester")
+    p.set_defaults(func=cmd_resubmit)
 
     try:
         from include.checks.command import add_check_parser

@@ -47,7 +47,7 @@ def get_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     # Import the table modules so create_all knows every table.
-    from include import registry, tickets  # noqa: F401
+    from include import registry, sweeps, tickets  # noqa: F401
 
     Base.metadata.create_all(engine)
     _engines[url] = engine

@@ -93,7 +93,9 @@ def ensure_passwords(usernames: list[str]) -> dict[str, str]:
     return existing
 
 
-def write_demo_request(storage, project: str = DEMO_PROJECT, folder: str = DEMO_FOLDER) -> bool:
+def write_demo_request(
+    storage, project: str = DEMO_PROJECT, folder: str = DEMO_FOLDER, researcher: str = "r_rahman"
+) -> bool:
     """A ready-to-submit output request folder in the project's Ready for Checking/."""
     place = Place(project, "Ready for Checking", folder)
     if storage.exists(place):
@@ -101,7 +103,7 @@ def write_demo_request(storage, project: str = DEMO_PROJECT, folder: str = DEMO_
     storage.write_bytes(place, "energy_by_tenure_region.csv", _TABLE.encode())
     storage.write_bytes(place, "energy_model.py", _CODE.encode())
     storage.write_bytes(place, "notes_for_officers_SUPPORTING.txt", _NOTES.encode())
-    storage.write_bytes(place, "output_request_form.xlsx", demo_form_bytes(project, folder))
+    storage.write_bytes(place, "output_request_form.xlsx", demo_form_bytes(project, folder, researcher))
     return True
 
 

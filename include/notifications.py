@@ -70,7 +70,9 @@ def build_message(
     cc: Sequence[str] = (),
     attachments: Sequence[Attachment] = (),
 ) -> EmailMessage:
-    msg = EmailMessage()
+    # Long subjects hold unbreakable folder names: fold late (RFC 5322 allows 998) rather than
+    # right after 'Subject:', which some mail programs show as a blank subject line.
+    msg = EmailMessage(policy=policy.default.clone(max_line_length=998))
     msg["From"] = settings.mail_from
     msg["To"] = ", ".join(to)
     if cc:

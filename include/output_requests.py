@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from include.registry import Project, UnknownProject
 from include.request_policy import Refusal, output_eligibility
 from include.signoffs import PASSING, validate_response
 from include.states import TicketState
-from include.storage import Manifest, Place, StorageError, UnsafePath
+from include.storage import INGEST, Manifest, Place, StorageError, UnsafePath
 from include.tickets import Ticket
 
 S = TicketState
@@ -75,7 +75,53 @@ class Response:
     guidance: str = ""
     exemption: str = ""
     dataset: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_payload(
+        cls, payload: dict[str, Any], step: str, dataset: str | None = None
+    ) -> Response:
+        """A sign-off task's result (Airflow's HITL payload) as a Response."""
+        answers = payload.get("params_input") or {}
+        return cls(
+            step=step,
+            user=(payload.get("responded_by_user") or {}).get("id", ""),
+            option=(payload.get("chosen_options") or [""])[0],
+            guidance=str(answers.get("guidance") or ""),
+            exemption=str(answers.get("exemption") or ""),
+            dataset=dataset,
+        )
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What differs between request kinds. Every step in this module serves all three kinds:
+    outputs' flow is :data:`OUTPUT` (below), ingest's and transfer's are in
+    ``include.ingest_transfer``."""
+
+    kind: str
+    source: Callable[[Ticket], Place]  # the researcher's folder
+    workspace: Callable[[Ticket, int], Place]  # where a round's snapshot and reports are kept
+    eligibility: Callable[[Pipeline, Ticket], list[Refusal]]
+    folder_and_form: Callable[[Pipeline, Ticket, str], list[Refusal]]  # (…, folder)
+    officers: Callable[[Pipeline], int]  # how many independent officers sign off
+    check: Callable[[Pipeline, Ticket, Path], Any]  # the CheckReport of a downloaded snapshot
+    done: TicketState  # RELEASED or PLACED: what archive expects
+    all_passed: str  # officers_decision's answer when every officer passes
+    return_blocked: bool = False  # blocking check findings go straight back to the researcher
+
+
+def flow_of(kind: str) -> Flow:
+    if kind == "output":
+        return OUTPUT
+    from include.ingest_transfer import FLOWS
+
+    return FLOWS[kind]
+
+
+def involved_projects(p: Pipeline, ticket: Ticket) -> tuple[Project, Project | None]:
+    """The ticket's project and, for a transfer, its destination (officers are on neither)."""
+    destination = ticket.destination_project
+    return p.project(ticket.project), p.project(destination) if destination else None
 
 
 def next_version(folder: str) -> str:
@@ -97,8 +143,15 @@ def intake(
     requester: str,
     run_id: str,
     stats_id: str | None = None,
+    kind: str = "output",
+    destination: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> IntakeResult:
-    """Register the request (or its next round), decide eligibility, acknowledge or refuse."""
+    """Register the request (or its next round), decide eligibility, acknowledge or refuse.
+
+    ``kind`` is output, ingest or transfer; a transfer names its ``destination`` project and
+    keeps its source area in ``details``.
+    """
     project, folder, requester = str(project).strip(), str(folder).strip(), str(requester).strip()
     ticket = None
     if stats_id:
@@ -114,33 +167,47 @@ def intake(
         ticket = found[0] if found else None
     if ticket is None:
         ticket = p.store.create(
-            kind="output",
+            kind=kind,
             project=project[:64] or "?",
             requester=requester[:64] or "?",
             folder=folder[:255],
             actor=requester[:64] or "intake",
-            details={"intake_run_id": run_id},
+            destination_project=(str(destination).strip()[:10] or None) if destination else None,
+            details={**(details or {}), "intake_run_id": run_id},
         )
     if ticket.state == S.REJECTED:  # a retried intake of a refused request
         return IntakeResult(False, ticket.stats_id, ticket.round, _stored_refusals(ticket))
     if ticket.state != S.RECEIVED:
         return IntakeResult(True, ticket.stats_id, ticket.round)
 
-    reasons = _eligibility(p, project, requester)
+    flow = flow_of(ticket.kind)
+    reasons = flow.eligibility(p, ticket)
     if not reasons:
-        reasons = _folder_and_form(p, project, folder)
+        reasons = flow.folder_and_form(p, ticket, ticket.folder)
     if reasons:
         return _refuse(p, ticket, reasons)
-    _accept(p, ticket, p.project(project), run_id)
+    _accept(p, ticket, p.project(ticket.project), run_id)
     return IntakeResult(True, ticket.stats_id, ticket.round)
 
 
 def register(
-    p: Pipeline, *, kind: str, project: str, folder: str, requester: str, via: str
+    p: Pipeline,
+    *,
+    kind: str,
+    project: str,
+    folder: str,
+    requester: str,
+    via: str,
+    destination: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> Ticket:
     """A ticket for a submission whose run is about to be started (reused if already made)."""
     for ticket in p.store.find(states=[S.RECEIVED], project=project, kind=kind):
-        if ticket.folder == folder and ticket.round == 1:
+        if (
+            ticket.folder == folder
+            and ticket.round == 1
+            and ticket.destination_project == destination
+        ):
             return ticket
     return p.store.create(
         kind=kind,
@@ -148,24 +215,52 @@ def register(
         requester=requester,
         folder=folder,
         actor=requester,
-        details={"submitted_via": via},
+        destination_project=destination,
+        details={**(details or {}), "submitted_via": via},
     )
 
 
-def _eligibility(p: Pipeline, project: str, requester: str) -> list[Refusal]:
-    if not _PROJECT_TEXT.match(project):
-        return [Refusal("project_not_live", f"{project!r} is not an SRS project number")]
+def registered_project(p: Pipeline, project: str, role: str = "") -> Project | Refusal:
+    """The registered project, or the refusal saying why ``project`` names none."""
+    if not _PROJECT_TEXT.match(project or ""):
+        return Refusal("project_not_live", f"{project!r} is not an SRS project number")
     try:
-        registered = p.project(project)
+        return p.project(project)
     except UnknownProject:
-        return [Refusal("project_not_live", f"project {project} is not registered with the SRS")]
+        which = f"{role} project" if role else "project"
+        return Refusal("project_not_live", f"{which} {project} is not registered with the SRS")
+
+
+def _eligibility(p: Pipeline, project: str, requester: str) -> list[Refusal]:
+    registered = registered_project(p, project)
+    if isinstance(registered, Refusal):
+        return [registered]
     return output_eligibility(registered, requester, p.today())
 
 
-def _folder_and_form(p: Pipeline, project: str, folder: str) -> list[Refusal]:
-    """The folder exists in Ready for Checking and holds a complete, matching request form."""
+def _output_form(local: Path) -> tuple[Any, list[Any]]:
+    form = read_output_form(local)
+    return form, missing_fields(form)
+
+
+def _folder_and_form(
+    p: Pipeline,
+    project: str,
+    folder: str,
+    *,
+    area: str = READY,
+    kind: str = "output",
+    read_form: Callable[[Path], tuple[Any, list[Any]]] = _output_form,
+    expect: dict[str, str] | None = None,
+) -> list[Refusal]:
+    """The folder exists in its area and holds a complete, matching request form.
+
+    ``read_form`` reads the form (raising FormError) and lists its empty required fields;
+    ``expect`` maps form fields to the values this request needs (default: project, folder).
+    """
+    where = {"ingest": "ingest area"}.get(area, area)
     try:
-        place = Place(project, READY, folder)
+        place = Place(project, area, folder)
         if not folder:
             raise UnsafePath(folder, "no folder was named")
     except UnsafePath as exc:
@@ -174,7 +269,7 @@ def _folder_and_form(p: Pipeline, project: str, folder: str) -> list[Refusal]:
         return [
             Refusal(
                 "request_form_missing",
-                f"there is no folder {folder!r} in project {project}'s Ready for Checking",
+                f"there is no folder {folder!r} in project {project}'s {where}",
             )
         ]
     try:
@@ -190,7 +285,7 @@ def _folder_and_form(p: Pipeline, project: str, folder: str) -> list[Refusal]:
         return [
             Refusal(
                 "request_form_missing",
-                f"folder {folder!r} has no completed output request form (an .xlsx whose name "
+                f"folder {folder!r} has no completed {kind} request form (an .xlsx whose name "
                 "contains 'request' and 'form', made from the template)",
             )
         ]
@@ -198,16 +293,15 @@ def _folder_and_form(p: Pipeline, project: str, folder: str) -> list[Refusal]:
         local = Path(tmp) / "form.xlsx"
         local.write_bytes(p.storage.read_bytes(place, forms[0]))
         try:
-            form = read_output_form(local)
+            form, missing = read_form(local)
         except FormError as exc:
             return [Refusal("request_form_incomplete", f"{forms[0]}: {exc}")]
-    problems = [f"{m.sheet} sheet: {m.message}" for m in missing_fields(form)]
-    if form.project and form.project.strip() != project:
-        problems.append(
-            f"the form names project {form.project!r}, but the request is for {project}"
-        )
-    if form.folder and form.folder.strip() != folder:
-        problems.append(f"the form names folder {form.folder!r}, but the request is for {folder!r}")
+    problems = [f"{m.sheet} sheet: {m.message}" for m in missing]
+    for key, wanted in (expect or {"project": project, "folder": folder}).items():
+        named = str(getattr(form, key, "") or "").strip()
+        if named and named != wanted:
+            label = "destination project" if key == "destination" else key
+            problems.append(f"the form names {label} {named!r}, but the request is for {wanted!r}")
     if problems:
         return [Refusal("request_form_incomplete", f"{forms[0]}: {'; '.join(problems)}")]
     return []
@@ -236,7 +330,14 @@ def _stored_refusals(ticket: Ticket) -> tuple[Refusal, ...]:
 def _accept(p: Pipeline, ticket: Ticket, project: Project, run_id: str) -> None:
     if not ticket.assigned_officers:
         staff = p.officers()
-        chosen = assign_officers(staff, project, p.store.open_load(o.username for o in staff))
+        _, destination = involved_projects(p, ticket)
+        chosen = assign_officers(
+            staff,
+            project,
+            p.store.open_load(o.username for o in staff),
+            count=flow_of(ticket.kind).officers(p),
+            also=[destination] if destination else [],
+        )
         ticket = p.store.set_fields(
             ticket.stats_id,
             actor="intake",
@@ -268,8 +369,9 @@ def _resubmission(
             f"resubmit a revised copy of the folder (e.g. {next_version(ticket.folder)!r}), not {folder!r} again"
         )
     project = p.project(ticket.project)
-    reasons = output_eligibility(project, requester, p.today()) + _folder_and_form(
-        p, ticket.project, folder
+    flow = flow_of(ticket.kind)
+    reasons = flow.eligibility(p, replace(ticket, requester=requester)) + flow.folder_and_form(
+        p, ticket, folder
     )
     if reasons:
         raise ValueError(f"{stats_id} was not resubmitted: " + "; ".join(str(r) for r in reasons))
@@ -290,21 +392,32 @@ def _resubmission(
 # --- snapshot and checks -----------------------------------------------------------------------
 
 
+def _output_workspace(ticket: Ticket, _round: int) -> Place:
+    return Place(ticket.project, "Output", ticket.stats_id)
+
+
+def reports_place(ticket: Ticket, rnd: int | None = None) -> Place:
+    """Where a round's ``<folder>.manifest.json`` and ``<folder>.check.json|html`` are kept
+    (outputs: ``Output/<STATS-ID>``; ingest and transfer: the round's quarantine)."""
+    return flow_of(ticket.kind).workspace(ticket, rnd or ticket.round)
+
+
 def snapshot_place(ticket: Ticket) -> Place:
-    return Place(ticket.project, "Output", f"{ticket.stats_id}/{ticket.folder}")
+    """Outputs: ``Output/<STATS-ID>/<folder>``; ingest and transfer: their quarantine."""
+    return flow_of(ticket.kind).workspace(ticket, ticket.round).child(ticket.folder)
 
 
 def take_snapshot(p: Pipeline, stats_id: str) -> dict[str, Any]:
-    """Copy the submitted folder to ``Output/<STATS-ID>/<folder>/`` with a SHA-256 manifest."""
+    """Copy the submitted folder to its snapshot place (outputs: ``Output/<STATS-ID>/<folder>/``)
+    with a SHA-256 manifest."""
     ticket = p.store.get(stats_id)
     key = f"snapshot_r{ticket.round}"
     if key in ticket.details:  # already taken: never re-copy (the original may have changed since)
         return _snapshot_summary(ticket.details[key])
-    manifest = p.storage.copy_folder(
-        Place(ticket.project, READY, ticket.folder), snapshot_place(ticket)
-    )
+    flow = flow_of(ticket.kind)
+    manifest = p.storage.copy_folder(flow.source(ticket), snapshot_place(ticket))
     p.storage.write_bytes(
-        Place(ticket.project, "Output", ticket.stats_id),
+        flow.workspace(ticket, ticket.round),
         f"{ticket.folder}.manifest.json",
         manifest.to_json().encode(),
     )
@@ -327,13 +440,26 @@ def snapshot_manifest(ticket: Ticket) -> Manifest:
     return Manifest.from_dict(ticket.details[f"snapshot_r{ticket.round}"]["manifest"])
 
 
-def run_checks(p: Pipeline, stats_id: str) -> dict[str, Any]:
-    """Run ``srs check`` on the snapshot with the project's policy; store the reports."""
+def _output_check(p: Pipeline, ticket: Ticket, local: Path) -> Any:
     from include.checks.engine import check_path
-    from include.checks.report import render_html
     from include.projects import policy_of
 
+    policy = policy_of(
+        p.project(ticket.project), kind="output", max_file_bytes=p.settings.max_file_bytes
+    )
+    return check_path(local, policy, request=True)
+
+
+def run_checks(p: Pipeline, stats_id: str) -> dict[str, Any]:
+    """Run ``srs check`` on the snapshot with the project's policy; store the reports.
+
+    For a kind whose flow returns blocked requests (ingest, transfer), a failed check leaves
+    the ticket in ``checking`` for ``request_revisions``; otherwise it awaits the officers.
+    """
+    from include.checks.report import render_html
+
     ticket = p.store.get(stats_id)
+    flow = flow_of(ticket.kind)
     key = f"checks_r{ticket.round}"
     if key in ticket.details and ticket.state != S.RECEIVED:
         summary = ticket.details[key]
@@ -347,14 +473,11 @@ def run_checks(p: Pipeline, stats_id: str) -> dict[str, Any]:
                 f"the snapshot of {stats_id} no longer matches its manifest: "
                 + "; ".join(f"{m.path} {m.problem}" for m in mismatches)
             )
-        policy = policy_of(
-            p.project(ticket.project), kind="output", max_file_bytes=p.settings.max_file_bytes
-        )
         with tempfile.TemporaryDirectory() as tmp:
             local = p.storage.download_folder(place, Path(tmp) / ticket.folder)
-            report = check_path(local, policy, request=True)
+            report = flow.check(p, ticket, local)
         data = report.to_dict()
-        out = Place(ticket.project, "Output", ticket.stats_id)
+        out = flow.workspace(ticket, ticket.round)
         p.storage.write_bytes(out, f"{ticket.folder}.check.json", _json(data))
         p.storage.write_bytes(
             out,
@@ -366,6 +489,8 @@ def run_checks(p: Pipeline, stats_id: str) -> dict[str, Any]:
             stats_id, actor="pipeline", action="checks_completed", details={key: summary}
         )
         _report_incident(p, ticket, data)
+    if flow.return_blocked and summary["verdict"] == "fail":
+        return summary  # stays in checking: request_revisions sends it back with the findings
     p.store.transition(stats_id, S.AWAITING_OFFICERS, actor="pipeline", expected=(S.CHECKING,))
     return summary
 
@@ -446,7 +571,8 @@ def officer_request(p: Pipeline, stats_id: str, slot: int) -> SignOffRequest:
     username = ticket.assigned_officers[slot]
     person = p.person(username)
     checks = ticket.details.get(f"checks_r{ticket.round}", {})
-    subject = f"[{stats_id}] Output check {slot + 1} of 2: project {ticket.project}, {ticket.folder} (round {ticket.round})"
+    of = len(ticket.assigned_officers)
+    subject = f"[{stats_id}] {ticket.kind.capitalize()} check {slot + 1} of {of}: project {ticket.project}, {ticket.folder} (round {ticket.round})"
     return SignOffRequest(
         subject,
         _signoff_body(p, ticket, checks, officer=True),
@@ -472,7 +598,7 @@ def _signoff_body(p: Pipeline, ticket: Ticket, checks: dict[str, Any], *, office
     summary = checks.get("summary", {})
     sev = summary.get("by_severity", {})
     lines = [
-        f"**Request** {ticket.stats_id}, round {ticket.round}: output from project **{ticket.project}**, "
+        f"**Request** {ticket.stats_id}, round {ticket.round}: {_what(ticket)}, "
         f"folder `{ticket.folder}`, requested by {ticket.requester}.",
         "",
         f"**Automated checks: {checks.get('verdict', 'not run').upper()}** — "
@@ -511,15 +637,30 @@ def _signoff_body(p: Pipeline, ticket: Ticket, checks: dict[str, Any], *, office
     return "\n".join(lines)
 
 
+def _what(ticket: Ticket) -> str:
+    if ticket.kind == "transfer":
+        return f"transfer from project **{ticket.project}** to project **{ticket.destination_project}**"
+    return f"{ticket.kind} {'into' if ticket.kind == 'ingest' else 'from'} project **{ticket.project}**"
+
+
+def _officers_needed(ticket: Ticket) -> int:
+    """As many sign-offs as officers were assigned at intake (outputs: always two)."""
+    return 2 if ticket.kind == "output" else max(1, len(ticket.assigned_officers))
+
+
 def officers_decision(p: Pipeline, stats_id: str, responses: Sequence[Response]) -> str:
-    """Record both officers' answers; return ``release``, ``data_owner`` or ``revisions``."""
+    """Record the officers' answers; return ``release`` (ingest, transfer: ``place``),
+    ``data_owner`` or ``revisions``."""
     ticket = p.store.get(stats_id)
-    project = p.project(ticket.project)
+    project, destination = involved_projects(p, ticket)
+    needed = _officers_needed(ticket)
     users = [r.user for r in responses]
     try:
-        if len(responses) != 2:
-            raise NotPermitted(f"two officer sign-offs are needed, {len(responses)} were given")
-        verify_officer_responses(users, p.officers(), project)
+        if len(responses) != needed:
+            raise NotPermitted(
+                f"{_COUNT.get(needed, needed)} officer sign-off(s) are needed, {len(responses)} were given"
+            )
+        verify_officer_responses(users, p.officers(), project, [destination] if destination else [])
         for r in responses:
             slot = int(r.step.rsplit("_", 1)[-1]) - 1
             if ticket.assigned_officers[slot] != r.user:
@@ -553,6 +694,8 @@ def officers_decision(p: Pipeline, stats_id: str, responses: Sequence[Response])
         )
     if any(r.option != "Pass" for r in responses):
         return "revisions"
+    if ticket.kind != "output":
+        return flow_of(ticket.kind).all_passed
     if datasets_for_approval(project):
         p.store.transition(
             stats_id, S.AWAITING_DATA_OWNER, actor="pipeline", expected=S.AWAITING_OFFICERS
@@ -631,24 +774,36 @@ def request_revisions(p: Pipeline, stats_id: str) -> None:
         guidance=guidance,
         blocking=blocking,
         next_version=next_version(ticket.folder),
+        area=_area_name(flow_of(ticket.kind).source(ticket)),
     )
     p.store.transition(
         stats_id,
         S.REVISIONS_REQUESTED,
         actor="pipeline",
-        expected=(S.AWAITING_OFFICERS, S.AWAITING_DATA_OWNER),
+        expected=(S.AWAITING_OFFICERS, S.AWAITING_DATA_OWNER, S.CHECKING),
         details={"round": ticket.round},
     )
 
 
+def _area_name(place: Place) -> str:
+    return "the ingest area" if place.area == INGEST else place.area
+
+
+_COUNT = {1: "one", 2: "two"}
+
+
 def _verify_signoffs(p: Pipeline, ticket: Ticket, project: Project) -> None:
-    """Never release without two independent officer passes and every required approval."""
+    """Never release (or place) without the independent officer passes and every approval."""
     decisions = p.store.decisions(ticket.stats_id, round=ticket.round)
     passes = {d.actor for d in decisions if d.role == "officer" and d.outcome == "Pass"}
-    if len(passes) < 2 or any(d.role == "officer" and d.outcome != "Pass" for d in decisions):
+    needed = _officers_needed(ticket)
+    if len(passes) < needed or any(d.role == "officer" and d.outcome != "Pass" for d in decisions):
         raise NotPermitted(
-            f"{ticket.stats_id} round {ticket.round} lacks two independent officer passes"
+            f"{ticket.stats_id} round {ticket.round} lacks {_COUNT.get(needed, needed)} "
+            f"independent officer pass{'es' if needed > 1 else ''}"
         )
+    if ticket.kind != "output":
+        return
     approved = {
         d.step.removeprefix("data_owner_")
         for d in decisions
@@ -747,24 +902,36 @@ def archive(p: Pipeline, stats_id: str) -> dict[str, Any]:
     if ticket.state == S.ARCHIVED:
         return {"archived": True, "already": True}
     where = p.archive_place(ticket)
+    flow = flow_of(ticket.kind)
     for rnd in range(1, ticket.round + 1):
         record = ticket.details.get(f"snapshot_r{rnd}")
         if not record:
             continue
         folder = record["folder"]
-        p.storage.copy_folder(
-            Place(ticket.project, "Output", f"{stats_id}/{folder}"),
-            where.child(f"round{rnd}/{folder}"),
-        )
+        src = flow.workspace(ticket, rnd)
+        if src.child(folder) != where.child(f"round{rnd}/{folder}"):  # a quarantine is kept as is
+            p.storage.copy_folder(src.child(folder), where.child(f"round{rnd}/{folder}"))
         p.archive_json(ticket, f"round{rnd}/manifest.json", record["manifest"])
         for suffix in ("check.json", "check.html"):
-            src = Place(ticket.project, "Output", stats_id)
             if p.storage.exists(src, f"{folder}.{suffix}"):
                 p.storage.write_bytes(
                     where, f"round{rnd}/{suffix}", p.storage.read_bytes(src, f"{folder}.{suffix}")
                 )
     p.archive_json(ticket, "decisions.json", p.store.decisions(stats_id))
     p.archive_json(ticket, "ticket.json", ticket)
-    p.store.transition(stats_id, S.ARCHIVED, actor="pipeline", expected=S.RELEASED)
+    p.store.transition(stats_id, S.ARCHIVED, actor="pipeline", expected=flow.done)
     p.archive_json(ticket, "audit.json", p.store.audit(stats_id))
     return {"archived": True, "place": where.key}
+
+
+OUTPUT = Flow(
+    kind="output",
+    source=lambda ticket: Place(ticket.project, READY, ticket.folder),
+    workspace=_output_workspace,
+    eligibility=lambda p, ticket: _eligibility(p, ticket.project, ticket.requester),
+    folder_and_form=lambda p, ticket, folder: _folder_and_form(p, ticket.project, folder),
+    officers=lambda _p: 2,
+    check=_output_check,
+    done=S.RELEASED,
+    all_passed="release",
+)

@@ -428,6 +428,15 @@ class TicketStore:
                     state=TicketState.CHECKING.value,
                     round=row.round + 1,
                     folder=folder,
+                    # Every folder the ticket ever used (the intake sweep must not start them again).
+                    details={
+                        **(row.details or {}),
+                        "folders": list(
+                            dict.fromkeys(
+                                [*(row.details or {}).get("folders", []), row.folder, folder]
+                            )
+                        ),
+                    },
                     queued_at=now,
                     updated_at=now,
                     version=TicketRow.version + 1,

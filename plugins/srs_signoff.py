@@ -77,6 +77,18 @@ class SignOffOperator(HITLOperator):
 
         p = Pipeline()
         stats_id = self._stats_id(context)
+        ticket = p.store.get(stats_id)
+        if ticket.state == "closed_project_ended":  # the closure sweep got there first: ask nobody
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(
+                f"{stats_id} was closed: project {ticket.project} has ended; nothing to sign off"
+            )
+        if self.role == "officer" and self.slot >= len(p.store.get(stats_id).assigned_officers):
+            # Ingests and transfers may need one officer only (SRS_INGEST_OFFICERS).
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"{stats_id} needs no officer {self.slot + 1}")
         if self.role == "officer":
             request = out.officer_request(p, stats_id, self.slot)
         else:

@@ -159,8 +159,12 @@ def _file_key(header: str) -> str | None:
     return None
 
 
-def read_output_form(path: str | Path) -> OutputForm:
-    path = Path(path)
+def open_form_workbook(path: Path, sheets_needed: tuple[str, ...]):
+    """The form as a read-only openpyxl workbook (the zip bounded first) and its sheet names.
+
+    Returns ``(workbook, {lower-case sheet name: sheet name})``; the caller closes the workbook.
+    Raises FormError when it is not an .xlsx, cannot be opened or lacks one of ``sheets_needed``.
+    """
     try:
         with ft.open_zip_guarded(path) as zf:
             if ft.ooxml_kind(zf) not in ("xlsx",):
@@ -184,25 +188,46 @@ def read_output_form(path: str | Path) -> OutputForm:
         raise FormError(
             f"{path.name}: the form cannot be opened ({type(exc).__name__}: {exc})"
         ) from None
+    sheets = {s.lower(): s for s in wb.sheetnames}
+    for wanted in sheets_needed:
+        if wanted.lower() not in sheets:
+            wb.close()
+            raise FormError(
+                f"{path.name}: the form has no sheet named {wanted!r} "
+                f"(sheets: {', '.join(wb.sheetnames) or 'none'}); use the blank form provided"
+            )
+    return wb, sheets
+
+
+def labelled_values(ws, key_of) -> dict[str, tuple[int, str]]:
+    """Label/value rows (labels in column A): field -> (row, value), first occurrence wins."""
+    found: dict[str, tuple[int, str]] = {}
+    for r, row in enumerate(ws.iter_rows(min_row=1, max_row=200, max_col=2, values_only=True), 1):
+        key = key_of(_text(row[0])) if row else None
+        if key and key not in found:
+            found[key] = (r, _text(row[1] if len(row) > 1 else None))
+    return found
+
+
+def header_columns(header, key_of) -> dict[str, int]:
+    """Row-1 headers: field -> column index, first occurrence wins."""
+    columns: dict[str, int] = {}
+    for i, h in enumerate(header or ()):
+        key = key_of(_text(h))
+        if key and key not in columns:
+            columns[key] = i
+    return columns
+
+
+def read_output_form(path: str | Path) -> OutputForm:
+    path = Path(path)
+    wb, sheets = open_form_workbook(path, (REQUEST_SHEET, FILES_SHEET))
     try:
-        sheets = {s.lower(): s for s in wb.sheetnames}
-        for wanted in (REQUEST_SHEET, FILES_SHEET):
-            if wanted.lower() not in sheets:
-                raise FormError(
-                    f"{path.name}: the form has no sheet named {wanted!r} "
-                    f"(sheets: {', '.join(wb.sheetnames) or 'none'}); use the blank form provided"
-                )
         form = OutputForm()
         ws = wb[sheets[REQUEST_SHEET.lower()]]
-        for r, row in enumerate(
-            ws.iter_rows(min_row=1, max_row=200, max_col=2, values_only=True), 1
-        ):
-            if not row:
-                continue
-            key = _request_key(_text(row[0]))
-            if key and key not in form.request_rows:
-                form.request_rows[key] = r
-                setattr(form, key, _text(row[1] if len(row) > 1 else None))
+        for key, (r, value) in labelled_values(ws, _request_key).items():
+            form.request_rows[key] = r
+            setattr(form, key, value)
         missing_labels = [
             REQUEST_FIELDS[k] for k in REQUIRED_REQUEST_FIELDS if k not in form.request_rows
         ]
@@ -214,12 +239,7 @@ def read_output_form(path: str | Path) -> OutputForm:
 
         ws = wb[sheets[FILES_SHEET.lower()]]
         rows = ws.iter_rows(min_row=1, max_row=MAX_FILE_ROWS + 1, max_col=20, values_only=True)
-        header = next(rows, None)
-        columns: dict[str, int] = {}
-        for i, h in enumerate(header or ()):
-            key = _file_key(_text(h))
-            if key and key not in columns:
-                columns[key] = i
+        columns = header_columns(next(rows, None), _file_key)
         missing = [FILE_COLUMNS[k] for k in REQUIRED_FILE_COLUMNS if k not in columns]
         if missing:
             raise FormError(

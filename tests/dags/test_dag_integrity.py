@@ -25,6 +25,7 @@ def dagbag():
 
 def test_expected_dags_are_present(dagbag):
     assert "output_request" in dagbag.dags
+    assert {"ingest_request", "transfer_request"} <= set(dagbag.dags)
 
 
 def test_every_dag_has_docs_tags_owner_and_params(dagbag):
@@ -46,6 +47,28 @@ def test_retries_where_safe_and_none_on_sign_offs(dagbag):
             assert t.retries >= 1, t.task_id
 
 
+@pytest.mark.parametrize("dag_id", ["ingest_request", "transfer_request"])
+def test_incoming_request_shape_and_retries(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert dag_id.split("_")[0] in dag.tags and dag.max_active_runs >= 100
+    down = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
+    assert down["quarantine"] == ["automated_checks"]
+    assert down["automated_checks"] == ["officer_1", "officer_2", "request_revisions"]
+    assert down["officer_1"] == down["officer_2"] == ["officers_decision"]
+    assert down["officers_decision"] == ["place", "request_revisions"]
+    assert down["place"] == ["archive"]
+    assert [dag.get_task(t).slot for t in ("officer_1", "officer_2")] == [0, 1]
+    for t in dag.tasks:
+        if t.task_id in ("officer_1", "officer_2", "officers_decision"):
+            assert t.retries == 0, t.task_id
+        else:
+            assert t.retries >= 1, t.task_id
+    expected = {"project", "folder", "researcher", "stats_id"}
+    if dag_id == "transfer_request":
+        expected |= {"source_area", "destination"}
+    assert set(dag.params) == expected
+
+
 def test_output_request_shape(dagbag):
     dag = dagbag.dags["output_request"]
     down = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
@@ -56,6 +79,18 @@ def test_output_request_shape(dagbag):
     assert dag.max_active_runs >= 100
     officers = [dag.get_task("officer_1"), dag.get_task("officer_2")]
     assert [o.slot for o in officers] == [0, 1]
+
+
+def test_sweeps_are_scheduled_one_at_a_time(dagbag):
+    from datetime import timedelta
+
+    intake, closure = dagbag.dags["intake_sweep"], dagbag.dags["project_closure_sweep"]
+    assert intake.schedule == timedelta(minutes=5)
+    assert closure.schedule == "@daily"
+    for dag in (intake, closure):
+        assert dag.catchup is False and dag.max_active_runs == 1, dag.dag_id
+        assert "sweep" in dag.tags and [t.task_id for t in dag.tasks] == ["sweep"]
+        assert dag.get_task("sweep").retries >= 1
 
 
 def test_dag_files_parse_fast_without_heavy_imports():

@@ -1,0 +1,720 @@
+"""The scheduled sweeps: register new submissions (intake), close requests of ended projects.
+
+Both are plain functions of a :class:`~include.pipeline.Pipeline` and an Airflow client (the
+``AirflowAPI`` REST client in production, a fake in unit tests), so they run and are tested
+without a scheduler. Both are idempotent: a sweep run twice, or retried half-way, starts no run
+twice, sends no email twice and closes nothing twice.
+
+**Intake sweep.** In every live project's ``Ready for Checking/`` (output requests) and ingest
+landing area ``ingest/<project>/`` (ingest requests), a folder no ticket knows (any
+ticket, any state, any round: its current folder and every folder it used before) is a new
+submission. With a complete request form it gets one ticket (``output_requests.register``) and
+its run ``<STATS-ID>-r1`` is started; Airflow refuses a second run with the same id, so a sweep
+that runs again starts nothing new. A folder that is the next version (``…_v2``) of a ticket
+whose revisions were requested starts that ticket's next round instead. A folder that cannot be
+started (no form, an unreadable or incomplete form, an unsafe name) is listed in the sweep's log
+with the reason, and its researcher is emailed once (recorded in ``sweep_notices``).
+
+**Project-closure sweep.** Every open ticket of a project whose end date has passed is closed as
+``closed_project_ended`` (rule ``project_closed``): nothing is released or placed afterwards (the
+release and placement steps move the ticket by compare-and-set, which a closed ticket refuses),
+the researcher is emailed once, and the round's run is finished: its sign-off tasks leave
+Required Actions (set to ``skipped``, so the rest of the run skips and it ends as a success) and
+the run gets a note saying why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import smtplib
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import JSON, DateTime, Integer, String, Text, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from include.db import Base, session_scope
+from include.states import OPEN_STATES, TicketState
+from include.storage import INGEST, Place, StorageError, UnsafePath
+from include.tickets import StaleState, Ticket
+
+S = TicketState
+READY = "Ready for Checking"
+SWEEP = "intake_sweep"
+CLOSURE = "project_closure_sweep"
+DAG_OF_KIND = {
+    "output": "output_request",
+    "ingest": "ingest_request",
+    "transfer": "transfer_request",
+}
+# A release or placement in progress is left to finish unless it has been stuck this long: the
+# email or copy may already be under way, and a ticket must never say "closed" over a release.
+IN_FLIGHT = {S.RELEASING: "release", S.PLACING: "placement"}
+STUCK_AFTER = timedelta(hours=1)
+
+
+class RunControl(Protocol):
+    """What the sweeps need of Airflow (``include.airflow_api.AirflowAPI`` provides it)."""
+
+    def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any]) -> dict[str, Any]: ...
+
+    def waiting_tasks(self, dag_id: str, run_id: str) -> list[dict[str, Any]] | None: ...
+
+    def skip_task(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int, note: str
+    ) -> None: ...
+
+    def set_run_note(self, dag_id: str, run_id: str, note: str) -> bool: ...
+
+
+class SweepIncomplete(RuntimeError):
+    """Some submissions could not be handled this time; the next sweep (or a retry) tries again."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- notices: folders that could not be started, told once -------------------------------------
+
+
+class SweepNoticeRow(Base):
+    """A submission the intake sweep could not start, and whether its researcher was told.
+
+    One row per (project, area, folder, rule): the researcher is emailed once per problem,
+    however often the sweep sees it; a different problem with the same folder is a new notice.
+    """
+
+    __tablename__ = "sweep_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    project: Mapped[str] = mapped_column(String(10), index=True)
+    area: Mapped[str] = mapped_column(String(40))
+    folder: Mapped[str] = mapped_column(String(255))  # as listed (shortened); the key hashes all
+    rule: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # seen (not told yet) | claimed (sending) | sent | nobody (no researcher to tell: log only)
+    status: Mapped[str] = mapped_column(String(10), default="seen")
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+@dataclass(frozen=True)
+class NotStarted:
+    """A folder the sweep could not start, with the reason (for the log and the email)."""
+
+    project: str
+    area: str
+    folder: str
+    rule: str
+    message: str
+    notice: str = ""  # what happened to the researcher: emailed, already told, nobody, waiting
+
+    def __str__(self) -> str:
+        return (
+            f"{self.project}/{self.area}/{self.folder!r}: [{self.rule}] {self.message} "
+            f"({self.notice})"
+        )
+
+
+@dataclass
+class IntakeSweepResult:
+    started: list[str] = field(default_factory=list)  # "<STATS-ID>-r<n> <folder>"
+    not_started: list[NotStarted] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    projects: int = 0
+
+    def log_lines(self) -> list[str]:
+        lines = [
+            f"intake sweep: {self.projects} live project(s), {len(self.started)} run(s) started, "
+            f"{len(self.not_started)} folder(s) not started, {len(self.errors)} error(s)"
+        ]
+        lines += [f"  started {s}" for s in self.started]
+        lines += [f"  NOT STARTED {n}" for n in self.not_started]
+        lines += [f"  ERROR {e}" for e in self.errors]
+        return lines
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "not_started": [str(n) for n in self.not_started],
+            "errors": self.errors,
+        }
+
+
+# --- where submissions arrive -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place researchers put submissions, and the kind of request found there."""
+
+    kind: str
+    area: str
+
+
+# Output requests in Ready for Checking; ingests in the ingest landing area (``ingest/<p>/``).
+# Transfers name two projects and a source area, so they are submitted with `srs submit` or the
+# trigger form, never found by the sweep.
+SOURCES: tuple[Source, ...] = (Source("output", READY), Source("ingest", INGEST))
+
+
+def known_folders(tickets: Iterable[Ticket]) -> set[str]:
+    """Every folder these tickets use or used (current folder, earlier rounds, snapshots)."""
+    known: set[str] = set()
+    for t in tickets:
+        known.add(t.folder)
+        known.update(t.details.get("folders", []))
+        for key, value in t.details.items():
+            if key.startswith("snapshot_r") and isinstance(value, dict) and value.get("folder"):
+                known.add(value["folder"])
+    return known
+
+
+def sweep_intake(
+    p: Any,
+    api: RunControl,
+    *,
+    today: date | None = None,
+    grace: timedelta = timedelta(0),
+) -> IntakeSweepResult:
+    """Start a run for every new complete submission of every live project (see module doc).
+
+    ``grace``: how long a folder must have been seen unstartable before its researcher is told
+    (a folder still being copied in may not hold its form yet).
+    """
+    from include.registry import list_projects
+
+    today = today or p.today()
+    result = IntakeSweepResult()
+    with session_scope(p.settings.database_url) as s:
+        live = [pr for pr in list_projects(s) if pr.is_live(today)]
+    result.projects = len(live)
+    for project in live:
+        tickets = p.store.find(project=project.number)
+        _retry_unstarted(p, api, tickets, result)
+        known = known_folders(tickets)
+        waiting = {
+            (t.kind, _next_version(t.folder)): t
+            for t in tickets
+            if t.state == S.REVISIONS_REQUESTED
+        }
+        for source in SOURCES:
+            try:
+                base = Place(project.number, source.area)
+                names = p.storage.list_folders(base)
+            except (StorageError, OSError) as exc:
+                result.errors.append(f"{project.number}/{source.area}: cannot list folders: {exc}")
+                continue
+            for name in names:
+                if name in known:
+                    continue
+                try:
+                    _one_folder(
+                        p,
+                        api,
+                        project,
+                        source,
+                        base,
+                        name,
+                        waiting.get((source.kind, name)),
+                        grace,
+                        result,
+                    )
+                except Exception as exc:  # one bad folder never stops the others
+                    result.errors.append(f"{project.number}/{source.area}/{name!r}: {exc}")
+    return result
+
+
+def _next_version(folder: str) -> str:
+    from include.output_requests import next_version
+
+    return next_version(folder)
+
+
+def _retry_unstarted(
+    p: Any, api: RunControl, tickets: list[Ticket], result: IntakeSweepResult
+) -> None:
+    """A ticket registered for a run that did not start (Airflow was down): start it now."""
+    for t in tickets:
+        if (
+            t.state == S.RECEIVED
+            and t.round == 1
+            and t.details.get("submitted_via")
+            and "run_started" not in t.details
+            and t.kind in DAG_OF_KIND
+        ):
+            _start(p, api, t, t.folder, t.requester, result)
+
+
+def _one_folder(
+    p: Any,
+    api: RunControl,
+    project: Any,
+    source: Source,
+    base: Place,
+    name: str,
+    revised: Ticket | None,
+    grace: timedelta,
+    result: IntakeSweepResult,
+) -> None:
+    try:
+        place = base.child(name)
+    except UnsafePath as exc:
+        _not_started(
+            p,
+            project,
+            source,
+            name,
+            "link_or_escape",
+            f"the folder name is not acceptable: {exc}",
+            None,
+            grace,
+            result,
+        )
+        return
+    problems, named = _form_problems(p, source, project.number, name)
+    if revised is not None:
+        # The researcher's revised copy of a blocked request: that ticket's next round.
+        requester = _person_of(p, revised.requester)
+        if problems:
+            rule, message = problems
+            _not_started(p, project, source, name, rule, message, requester, grace, result)
+            return
+        _start(p, api, revised, name, revised.requester, result, round=revised.round + 1)
+        return
+    person = _researcher(project, named)
+    if problems:
+        rule, message = problems
+        _not_started(p, project, source, name, rule, message, person, grace, result)
+        return
+    from include.output_requests import register
+
+    requester = person.username if person else (named or "?").strip()[:64]
+    ticket = register(
+        p,
+        kind=source.kind,
+        project=project.number,
+        folder=place.name,
+        requester=requester,
+        via=SWEEP,
+    )
+    _start(p, api, ticket, name, requester, result)
+
+
+def _start(
+    p: Any,
+    api: RunControl,
+    ticket: Ticket,
+    folder: str,
+    requester: str,
+    result: IntakeSweepResult,
+    round: int = 1,
+) -> None:
+    from include.airflow_api import AirflowAPIError
+
+    run_id = f"{ticket.stats_id}-r{round}"
+    conf = {
+        "project": ticket.project,
+        "folder": folder,
+        "researcher": requester,
+        "stats_id": ticket.stats_id,
+    }
+    try:
+        api.trigger(DAG_OF_KIND[ticket.kind], run_id, conf)
+    except AirflowAPIError as exc:
+        p.store.append_audit(
+            ticket.stats_id,
+            actor=SWEEP,
+            action="run_not_started",
+            details={"run_id": run_id, "error": str(exc)},
+        )
+        result.errors.append(f"{ticket.stats_id}: run {run_id} not started: {exc}")
+        return
+    key = "run_started" if round == 1 else f"run_started_r{round}"
+    if ticket.details.get(key) != run_id:
+        p.store.set_fields(
+            ticket.stats_id,
+            actor=SWEEP,
+            action="run_started",
+            details={key: run_id, "sweep_folder": folder},
+        )
+    result.started.append(f"{run_id} {folder}")
+
+
+def _form_reader(kind: str) -> Any:
+    """Reads a request form of ``kind``: (form, its empty required fields); FormError if not."""
+    if kind == "ingest":
+        from include.checks.ingest_form import missing_ingest_fields, read_ingest_form
+
+        def read(local: Path) -> tuple[Any, list[Any]]:
+            form = read_ingest_form(local)
+            return form, missing_ingest_fields(form)
+
+        return read
+    from include.checks.request_form import missing_fields, read_output_form
+
+    def read_output(local: Path) -> tuple[Any, list[Any]]:
+        form = read_output_form(local)
+        return form, missing_fields(form)
+
+    return read_output
+
+
+def _form_problems(
+    p: Any, source: Source, project: str, folder: str
+) -> tuple[tuple[str, str] | None, str]:
+    """(the first reason the folder cannot start, or None; the researcher the form names).
+
+    The same test the run's intake applies, so a folder the sweep starts is not refused there.
+    """
+    from include.output_requests import _folder_and_form
+
+    reader = _form_reader(source.kind)
+    refusals = _folder_and_form(
+        p, project, folder, area=source.area, kind=source.kind, read_form=reader
+    )
+    named = _named_researcher(p, Place(project, source.area, folder), reader)
+    if refusals:
+        return (refusals[0].rule, refusals[0].message), named
+    return None, named
+
+
+def _named_researcher(p: Any, place: Place, reader: Any) -> str:
+    """The researcher the folder's request form names; "" if there is no readable form."""
+    from include.checks.request_form import is_form_name
+
+    try:
+        forms = [
+            f.path
+            for f in p.storage.list_files(place)
+            if is_form_name(f.path) and f.path.lower().endswith(".xlsx")
+        ]
+        if not forms:
+            return ""
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "form.xlsx"
+            local.write_bytes(p.storage.read_bytes(place, forms[0]))
+            form, _missing = reader(local)
+            return str(form.researcher or "").strip()
+    except (ValueError, StorageError, OSError):  # FormError is a ValueError
+        return ""
+
+
+def _researcher(project: Any, named: str) -> Any:
+    """The project researcher the form names, by username or full name; None if not one."""
+    key = named.strip().casefold()
+    if not key:
+        return None
+    for person in project.researchers:
+        if key in (person.username.casefold(), person.name.casefold()):
+            return person
+    return None
+
+
+def _person_of(p: Any, username: str) -> Any:
+    return p.person(username)
+
+
+def _notice_key(project: str, area: str, folder: str, rule: str) -> str:
+    return hashlib.sha256(f"{project}\0{area}\0{folder}\0{rule}".encode()).hexdigest()
+
+
+def _not_started(
+    p: Any,
+    project: Any,
+    source: Source,
+    folder: str,
+    rule: str,
+    message: str,
+    person: Any,
+    grace: timedelta,
+    result: IntakeSweepResult,
+) -> None:
+    """Record the folder as not started and tell its researcher, once per problem."""
+    key = _notice_key(project.number, source.area, folder, rule)
+    now = _now()
+    shown = folder if len(folder) <= 255 else folder[:252] + "..."
+    with session_scope(p.settings.database_url) as s:
+        row = s.scalar(select(SweepNoticeRow).where(SweepNoticeRow.key == key))
+        if row is None:
+            try:
+                with s.begin_nested():
+                    row = SweepNoticeRow(
+                        key=key,
+                        project=project.number,
+                        area=source.area,
+                        folder=shown,
+                        rule=rule,
+                        message=message,
+                        first_seen=now,
+                        last_seen=now,
+                        status="seen",
+                        recipients=[],
+                    )
+                    s.add(row)
+            except IntegrityError:
+                row = s.scalar(select(SweepNoticeRow).where(SweepNoticeRow.key == key))
+        row.last_seen = now
+        row.message = message
+        status, first_seen, row_id = row.status, _aware(row.first_seen), row.id
+
+    def record(notice: str) -> None:
+        result.not_started.append(
+            NotStarted(project.number, source.area, folder, rule, message, notice)
+        )
+
+    if status == "sent":
+        return record("researcher already emailed")
+    if status == "nobody":
+        return record("no researcher to email: log only")
+    if status == "claimed":
+        return record("email being sent by another sweep")
+    if now - first_seen < grace:
+        return record("researcher not emailed yet: the folder may still be being copied in")
+    if person is None:
+        _set_status(p, row_id, "seen", "nobody")
+        return record("no researcher to email (no readable form naming one): log only")
+    if not _set_status(p, row_id, "seen", "claimed"):
+        return record("email being sent by another sweep")
+    email = _render_not_started(project.number, source.area, folder, rule, message, person)
+    try:
+        _send(p, email, [person.email])
+    except (smtplib.SMTPException, OSError) as exc:
+        _set_status(p, row_id, "claimed", "seen")  # the next sweep tries again
+        result.errors.append(
+            f"{project.number}/{folder!r}: could not email {person.username}: {exc}"
+        )
+        return record("email failed; will retry")
+    with session_scope(p.settings.database_url) as s:
+        s.execute(
+            update(SweepNoticeRow)
+            .where(SweepNoticeRow.id == row_id)
+            .values(status="sent", recipients=[person.email], notified_at=_now())
+        )
+    record(f"emailed {person.username}")
+
+
+def _set_status(p: Any, row_id: int, expected: str, status: str) -> bool:
+    with session_scope(p.settings.database_url) as s:
+        done = s.execute(
+            update(SweepNoticeRow)
+            .where(SweepNoticeRow.id == row_id, SweepNoticeRow.status == expected)
+            .values(status=status)
+        )
+        return done.rowcount == 1
+
+
+def _render_not_started(project: str, area: str, folder: str, rule: str, message: str, person: Any):
+    from include.notifications import render
+
+    return render(
+        "not_started",
+        f"Project {project}",
+        requester=person,
+        project=project,
+        area=area,
+        folder=folder,
+        rule=rule,
+        message=message,
+    )
+
+
+def _send(p: Any, email: Any, to: list[str]) -> None:
+    """An email that belongs to no ticket yet (so it is recorded in sweep_notices instead)."""
+    from include.notifications import build_message
+
+    msg = build_message(p.settings, email, to=to)
+    p.mailer._deliver(msg, to)
+
+
+def notices(p: Any, project: str | None = None) -> list[dict[str, Any]]:
+    """The recorded notices (for operations and tests)."""
+    with session_scope(p.settings.database_url) as s:
+        q = select(SweepNoticeRow).order_by(SweepNoticeRow.id)
+        if project is not None:
+            q = q.where(SweepNoticeRow.project == project)
+        return [
+            {
+                "project": r.project,
+                "area": r.area,
+                "folder": r.folder,
+                "rule": r.rule,
+                "message": r.message,
+                "status": r.status,
+                "recipients": list(r.recipients or []),
+            }
+            for r in s.scalars(q)
+        ]
+
+
+# --- project closure ----------------------------------------------------------------------------
+
+
+@dataclass
+class ClosureResult:
+    ended_projects: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    runs_finished: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # in-flight releases left to finish
+    errors: list[str] = field(default_factory=list)
+
+    def log_lines(self) -> list[str]:
+        lines = [
+            f"project closure sweep: {len(self.ended_projects)} ended project(s) "
+            f"{self.ended_projects}, {len(self.closed)} ticket(s) closed, "
+            f"{len(self.runs_finished)} run(s) finished, {len(self.errors)} error(s)"
+        ]
+        lines += [f"  closed {c}" for c in self.closed]
+        lines += [f"  finished run {r}" for r in self.runs_finished]
+        lines += [f"  left to finish {left}" for left in self.left]
+        lines += [f"  ERROR {e}" for e in self.errors]
+        return lines
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {
+            "ended_projects": self.ended_projects,
+            "closed": self.closed,
+            "runs_finished": self.runs_finished,
+            "left": self.left,
+            "errors": self.errors,
+        }
+
+
+def closure_note(ticket: Ticket, project: str, end_date: date | str) -> str:
+    return (
+        f"Closed: project {project} ended on {end_date}; {ticket.stats_id} was closed without "
+        "further action (rule project_closed). Nothing was released or placed."
+    )
+
+
+def close_ended_projects(p: Any, api: RunControl, *, today: date | None = None) -> ClosureResult:
+    """Close every open ticket of every project whose end date has passed (see module doc)."""
+    from include.registry import projects_ended_before
+
+    today = today or p.today()
+    result = ClosureResult()
+    with session_scope(p.settings.database_url) as s:
+        ended = set(projects_ended_before(s, today))
+    result.ended_projects = sorted(ended)
+    if not ended:
+        return result
+    now = _now()
+    for ticket in p.store.find(states=OPEN_STATES):
+        number = _ended_project_of(ticket, ended)
+        if number is None:
+            continue
+        try:
+            _close(p, ticket, number, now, result)
+        except Exception as exc:  # one ticket never stops the others
+            result.errors.append(f"{ticket.stats_id}: {exc}")
+    # Closed now or by an earlier sweep whose Airflow step did not finish: finish their runs.
+    for ticket in p.store.find(states=[S.CLOSED_PROJECT_ENDED]):
+        if "closure_run" in ticket.details:
+            continue
+        try:
+            _finish_run(p, api, ticket, result)
+        except Exception as exc:
+            result.errors.append(f"{ticket.stats_id}: run {ticket.run_id} not finished: {exc}")
+    return result
+
+
+def _ended_project_of(ticket: Ticket, ended: set[str]) -> str | None:
+    if ticket.project in ended:
+        return ticket.project
+    if ticket.destination_project and ticket.destination_project in ended:
+        return ticket.destination_project
+    return None
+
+
+def _close(p: Any, ticket: Ticket, number: str, now: datetime, result: ClosureResult) -> None:
+    end_date = p.project(number).end_date
+    for _attempt in range(5):
+        what = IN_FLIGHT.get(ticket.state)
+        if what and (
+            now - ticket.updated_at < STUCK_AFTER
+            or p.store.email_status(ticket.stats_id, "release")
+        ):
+            result.left.append(f"{ticket.stats_id} ({ticket.state}: a {what} is under way)")
+            return
+        try:
+            ticket = p.store.transition(
+                ticket.stats_id,
+                S.CLOSED_PROJECT_ENDED,
+                actor=CLOSURE,
+                expected=ticket.state,
+                details={
+                    "rule": "project_closed",
+                    "project": number,
+                    "end_date": end_date.isoformat(),
+                    "round": ticket.round,
+                    "was": ticket.state.value,
+                },
+            )
+            break
+        except StaleState:  # it moved meanwhile: look again
+            ticket = p.store.get(ticket.stats_id)
+            if not ticket.is_open:
+                return
+    else:
+        result.errors.append(f"{ticket.stats_id}: kept changing; not closed this time")
+        return
+    p.email_requester(ticket, "closed", "closed", end_date=end_date.isoformat())
+    result.closed.append(f"{ticket.stats_id} (project {number}, round {ticket.round})")
+
+
+def _finish_run(p: Any, api: RunControl, ticket: Ticket, result: ClosureResult) -> None:
+    """Take the round's sign-offs out of Required Actions and note on the run why it ended."""
+    closing = next(
+        (
+            e
+            for e in reversed(p.store.audit(ticket.stats_id))
+            if e.to_state == S.CLOSED_PROJECT_ENDED
+        ),
+        None,
+    )
+    details = closing.details if closing else {}
+    number = details.get("project", ticket.project)
+    end_date = details.get("end_date") or p.project(number).end_date.isoformat()
+    p.email_requester(ticket, "closed", "closed", end_date=end_date)  # once: a no-op if sent
+    note = closure_note(ticket, number, end_date)
+    dag_id, run_id = DAG_OF_KIND.get(ticket.kind, ""), ticket.run_id
+    skipped: list[str] = []
+    waiting = api.waiting_tasks(dag_id, run_id) if dag_id else None
+    for ti in waiting or []:
+        api.skip_task(dag_id, run_id, ti["task_id"], ti["map_index"], note)
+        skipped.append(
+            ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
+        )
+    noted = api.set_run_note(dag_id, run_id, note) if waiting is not None else False
+    p.store.set_fields(
+        ticket.stats_id,
+        actor=CLOSURE,
+        action="closure_run_finished",
+        details={
+            "closure_run": {
+                "dag_id": dag_id,
+                "run_id": run_id,
+                "found": waiting is not None,
+                "skipped": skipped,
+                "note": note if noted else "",
+            }
+        },
+    )
+    result.runs_finished.append(
+        f"{dag_id}/{run_id}: skipped {skipped or 'nothing'}"
+        if waiting is not None
+        else f"{run_id}: no such run"
+    )

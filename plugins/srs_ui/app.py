@@ -1,0 +1,484 @@
+"""The SRS operator view: the request queue and one page per request, inside Airflow.
+
+Mounted by ``plugins/srs_ui_plugin.py`` at ``/srs`` on Airflow's API server, so
+``{AIRFLOW__API__BASE_URL}/srs/requests/<STATS-ID>`` (the link in every sign-off body) is the
+request page. Every route needs a logged-in Airflow user: Airflow's own ``get_user`` dependency
+accepts the JWT from an ``Authorization: Bearer`` header (API clients, the SPA) or from the
+``_token`` cookie Airflow sets at login (a page opened in a browser tab, or in the UI's iframe).
+
+Pages read the ticket store and the check reports the pipeline stored; they change nothing.
+Everything shown is escaped (Jinja2 autoescape): file names and finding messages come from
+researchers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.core_api.security import get_user
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
+
+URL_PREFIX = "/srs"
+NAV_ROUTE = "srs-requests"  # the Airflow UI shows the queue at /plugin/srs-requests
+DAG_IDS = {"output": "output_request", "ingest": "ingest_request", "transfer": "transfer_request"}
+FINISHED_SHOWN = 50  # most recently finished tickets listed under the queue
+_PROJECT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_RUN_OF_ROUND = re.compile(r"^(STATS\d{5,})-r(\d+)$")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+CurrentUser = Annotated[BaseUser, Depends(get_user)]
+
+
+def get_pipeline():
+    """A Pipeline on this process's settings, built per request (never at import)."""
+    from include.pipeline import Pipeline
+
+    return Pipeline()
+
+
+app = FastAPI(
+    title="SRS requests",
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
+    # Every route, including ones added later, needs a logged-in Airflow user.
+    dependencies=[Depends(get_user)],
+)
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def _display(text: Any) -> str:
+    from include.checks.report import safe_display
+
+    return safe_display(None if text is None else str(text))
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def _age(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return ""
+    seconds = max(0, int(((now or datetime.now(UTC)) - value).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m"
+
+
+def _compact(data: Any, limit: int = 300) -> str:
+    text = json.dumps(data, default=str, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters.update(display=_display, when=_when, age=_age, compact=_compact)
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where this app and Airflow's UI live, from the mount point (works under any base path)."""
+
+    srs: str  # e.g. "/srs"
+    airflow: str  # e.g. "" (UI at the root)
+
+    @classmethod
+    def of(cls, request: Request) -> Links:
+        root = request.scope.get("root_path", "").rstrip("/")
+        airflow = root[: -len(URL_PREFIX)] if root.endswith(URL_PREFIX) else ""
+        return cls(srs=root, airflow=airflow)
+
+    def queue(self, **params: Any) -> str:
+        query = urlencode({k: v for k, v in params.items() if v}, doseq=True)
+        return f"{self.srs}/requests" + (f"?{query}" if query else "")
+
+    def request(self, stats_id: str, round: int | None = None) -> str:
+        return f"{self.srs}/requests/{quote(stats_id)}" + (f"?round={round}" if round else "")
+
+    def report(self, stats_id: str, round: int) -> str:
+        return f"{self.srs}/requests/{quote(stats_id)}/report?round={round}"
+
+    def run(self, dag_id: str, run_id: str) -> str:
+        return f"{self.airflow}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+    def run_actions(self, dag_id: str, run_id: str) -> str:
+        return self.run(dag_id, run_id) + "/required_actions"
+
+    def required_actions(self) -> str:
+        return f"{self.airflow}/required_actions?response_received=false"
+
+    def in_airflow(self, path: str) -> str:
+        """The same page framed in Airflow's UI (its nav entry), for a link opened on its own."""
+        return f"{self.airflow}/plugin/{NAV_ROUTE}{path}"
+
+
+def _page(
+    request: Request, template: str, status_code: int = 200, user: Any = None, **context: Any
+) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(16)
+    html = _env.get_template(template).render(
+        links=Links.of(request),
+        user=_user_name(user),
+        nonce=nonce,
+        now=datetime.now(UTC),
+        **context,
+    )
+    return HTMLResponse(html, status_code=status_code, headers=_headers(nonce))
+
+
+def _headers(nonce: str | None = None) -> dict[str, str]:
+    script = f"script-src 'nonce-{nonce}'" if nonce else "script-src 'none'"
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; {script}; "
+            "form-action 'self'; base-uri 'none'; frame-ancestors 'self'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "same-origin",
+    }
+
+
+def _user_name(user: Any) -> str:
+    if user is None:
+        return ""
+    try:
+        return str(user.get_name())
+    except Exception:  # noqa: BLE001 - a name is decoration; never fail a page over it
+        return ""
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+@app.exception_handler(HTTPException)
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Errors as a readable page for browsers, as JSON (Airflow's shape) for everything else."""
+    headers = dict(getattr(exc, "headers", None) or {})
+    if not _wants_html(request):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+    page = _page(
+        request, "error.html.j2", exc.status_code, status=exc.status_code, detail=exc.detail
+    )
+    page.headers.update(headers)
+    return page
+
+
+@app.exception_handler(RequestValidationError)
+async def _bad_query(request: Request, exc: RequestValidationError) -> Response:
+    problems = "; ".join(
+        f"{'.'.join(str(x) for x in e.get('loc', ()) if x != 'query')}: {e.get('msg')}"
+        for e in exc.errors()
+    )
+    return await _http_error(request, HTTPException(400, f"bad request: {problems}"))
+
+
+def _not_found(message: str) -> HTTPException:
+    return HTTPException(404, message)
+
+
+# --- the queue ----------------------------------------------------------------------------------
+
+
+@app.get("/", include_in_schema=False)
+def home(request: Request) -> RedirectResponse:
+    return RedirectResponse(Links.of(request).queue(), status_code=307)
+
+
+@app.get("/requests", response_class=HTMLResponse, name="queue")
+def queue(
+    request: Request,
+    user: CurrentUser,
+    p: Annotated[Any, Depends(get_pipeline)],
+    state: Annotated[list[str] | None, Query()] = None,
+    project: str | None = None,
+    kind: str | None = None,
+) -> HTMLResponse:
+    """Every ticket in order of receipt: the open queue, the blocked ones, the recently finished."""
+    from include.states import BLOCKED_STATES, OPEN_STATES, TicketState
+    from include.tickets import KINDS
+
+    states = [s.strip() for s in state or [] if s and s.strip()]
+    unknown = [s for s in states if s not in TicketState.__members__.values()]
+    if unknown:
+        raise HTTPException(
+            400,
+            f"unknown state {', '.join(map(repr, unknown))}; states are: "
+            + ", ".join(s.value for s in TicketState),
+        )
+    project = (project or "").strip() or None
+    if project is not None and not _PROJECT.match(project):
+        raise HTTPException(400, f"{project!r} is not a project number")
+    kind = (kind or "").strip() or None
+    if kind is not None and kind not in KINDS:
+        raise HTTPException(400, f"unknown kind {kind!r}; kinds are: {', '.join(KINDS)}")
+
+    everything = p.store.find()  # queue order: when the current round joined the queue
+    waiting = [t for t in everything if t.state in OPEN_STATES and t.state not in BLOCKED_STATES]
+    shown = [
+        t
+        for t in everything
+        if (not states or t.state in states)
+        and (project is None or project in (t.project, t.destination_project))
+        and (kind is None or t.kind == kind)
+    ]
+    open_ = [t for t in shown if t.state in OPEN_STATES and t.state not in BLOCKED_STATES]
+    blocked = [t for t in shown if t.state in BLOCKED_STATES]
+    finished = sorted(
+        (t for t in shown if t.state not in OPEN_STATES), key=lambda t: t.updated_at, reverse=True
+    )
+    counts = p.store.count_by_state()
+    return _page(
+        request,
+        "queue.html.j2",
+        user=user,
+        open_tickets=open_,
+        blocked=blocked,
+        finished=finished[:FINISHED_SHOWN] if not states else finished,
+        finished_total=len(finished),
+        counts=[(s.value, counts.get(s.value, 0)) for s in TicketState],
+        total=sum(counts.values()),
+        open_states={s.value for s in OPEN_STATES},
+        blocked_states={s.value for s in BLOCKED_STATES},
+        oldest=waiting[0] if waiting else None,
+        all_states=[s.value for s in TicketState],
+        kinds=KINDS,
+        filters={"state": states, "project": project or "", "kind": kind or ""},
+        filtered=bool(states or project or kind),
+    )
+
+
+# --- one request --------------------------------------------------------------------------------
+
+
+def _ticket_or_404(p: Any, stats_id: str):
+    from include.tickets import STATS_ID, UnknownTicket
+
+    if not STATS_ID.match(stats_id):
+        raise _not_found(
+            f"{_display(stats_id)!r} is not a STATS-ID (STATS followed by digits, e.g. STATS00042)"
+        )
+    try:
+        return p.store.get(stats_id)
+    except UnknownTicket:
+        raise _not_found(f"there is no request {stats_id}") from None
+
+
+def _round_or_404(ticket: Any, round: int | None) -> int:
+    if round is None:
+        return ticket.round
+    if not 1 <= round <= ticket.round:
+        raise _not_found(f"{ticket.stats_id} has no round {round} (rounds 1 to {ticket.round})")
+    return round
+
+
+def _round_folder(ticket: Any, rnd: int) -> str:
+    snapshot = ticket.details.get(f"snapshot_r{rnd}") or {}
+    return snapshot.get("folder") or ticket.folder
+
+
+def _reports_place(ticket: Any, rnd: int):
+    """Where the pipeline keeps a round's ``<folder>.check.json|html``: outputs in
+    ``Output/<STATS-ID>/``, ingest and transfer in their quarantine (the core decides)."""
+    from include.storage import Place
+
+    try:
+        from include.output_requests import reports_place
+    except ImportError:  # a core without per-kind workspaces: outputs' place
+        return Place(ticket.project, "Output", ticket.stats_id)
+    return reports_place(ticket, rnd)
+
+
+def _stored_report(p: Any, ticket: Any, rnd: int, suffix: str) -> bytes | None:
+    """The check report the pipeline stored for this round, or None."""
+    from include.storage import StorageError
+
+    try:
+        place = _reports_place(ticket, rnd)
+        return p.storage.read_bytes(place, f"{_round_folder(ticket, rnd)}.{suffix}")
+    except (StorageError, OSError, ValueError, KeyError):  # not stored (yet), or nowhere
+        return None
+
+
+def _load_report(p: Any, ticket: Any, rnd: int) -> tuple[Any, str | None]:
+    from include.checks.report import CheckReport
+
+    raw = _stored_report(p, ticket, rnd, "check.json")
+    if raw is None:
+        return None, None
+    try:
+        return CheckReport.from_dict(json.loads(raw)), None
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, f"the stored check report could not be read: {exc}"
+
+
+def _files(ticket: Any, rnd: int, report: Any) -> list[dict[str, Any]]:
+    """The round's files: path, role, type, size and SHA-256, from the snapshot manifest."""
+    checks = ticket.details.get(f"checks_r{rnd}") or {}
+    described = {f.get("path"): f for f in checks.get("files", []) if isinstance(f, dict)}
+    in_report = {fr.path: fr for fr in report.files} if report else {}
+    snapshot = ticket.details.get(f"snapshot_r{rnd}") or {}
+    manifest = (snapshot.get("manifest") or {}).get("files") or []
+    rows = []
+    for entry in manifest:
+        path = entry.get("path", "")
+        fr = in_report.get(path)
+        info = described.get(path) or {}
+        rows.append(
+            {
+                "path": path,
+                "role": info.get("role") or (fr.role if fr else ""),
+                "type": info.get("type") or (fr.type if fr else ""),
+                "size": entry.get("size"),
+                "sha256": entry.get("sha256", ""),
+                "findings": len(fr.findings) if fr else None,
+                "in_manifest": True,
+            }
+        )
+    listed = {r["path"] for r in rows}
+    for path, fr in in_report.items():  # a report without a recorded snapshot (or extra files)
+        if path not in listed:
+            rows.append(
+                {
+                    "path": path,
+                    "role": fr.role,
+                    "type": fr.type,
+                    "size": fr.size,
+                    "sha256": fr.sha256 or "",
+                    "findings": len(fr.findings),
+                    "in_manifest": False,
+                }
+            )
+    return rows
+
+
+def _airflow_runs(ticket: Any, links: Links) -> list[dict[str, Any]]:
+    dag_id = DAG_IDS.get(ticket.kind)
+    if dag_id is None:
+        return []
+    runs = []
+    for n in range(1, ticket.round + 1):
+        run_id = ticket.details.get(f"run_r{n}") or f"{ticket.stats_id}-r{n}"
+        runs.append(
+            {
+                "round": n,
+                "dag_id": dag_id,
+                "run_id": run_id,
+                "href": links.run(dag_id, run_id),
+                "actions": links.run_actions(dag_id, run_id),
+            }
+        )
+    return runs
+
+
+@app.get("/requests/{stats_id}", response_class=HTMLResponse, name="request_page")
+def request_page(
+    request: Request,
+    stats_id: str,
+    user: CurrentUser,
+    p: Annotated[Any, Depends(get_pipeline)],
+    round: int | None = None,
+) -> HTMLResponse:
+    """One request: files, check report, decisions, audit trail and its Airflow runs."""
+    from include.checks.findings import sort_findings
+    from include.states import BLOCKED_STATES, OPEN_STATES
+
+    ticket = _ticket_or_404(p, stats_id)
+    rnd = _round_or_404(ticket, round)
+    report, report_problem = _load_report(p, ticket, rnd)
+    findings = sort_findings(report.all_findings()) if report else []
+    links = Links.of(request)
+    return _page(
+        request,
+        "request.html.j2",
+        user=user,
+        ticket=ticket,
+        rnd=rnd,
+        folder=_round_folder(ticket, rnd),
+        is_open=ticket.state in OPEN_STATES,
+        is_blocked=ticket.state in BLOCKED_STATES,
+        files=_files(ticket, rnd, report),
+        checks=ticket.details.get(f"checks_r{rnd}") or {},
+        report=report,
+        report_summary=report.summary() if report else None,
+        report_problem=report_problem,
+        has_html_report=_stored_report(p, ticket, rnd, "check.html") is not None,
+        findings=findings,
+        refusals=ticket.details.get("refusals") or [],
+        decisions=p.store.decisions(stats_id),
+        audit=p.store.audit(stats_id),
+        runs=_airflow_runs(ticket, links),
+    )
+
+
+@app.get("/requests/{stats_id}/report", name="report")
+def stored_report(
+    stats_id: str,
+    p: Annotated[Any, Depends(get_pipeline)],
+    round: int | None = None,
+) -> Response:
+    """The HTML check report exactly as the pipeline stored it (and archives it)."""
+    ticket = _ticket_or_404(p, stats_id)
+    rnd = _round_or_404(ticket, round)
+    html = _stored_report(p, ticket, rnd, "check.html")
+    if html is None:
+        raise _not_found(f"{stats_id} has no stored check report for round {rnd}")
+    return Response(html, media_type="text/html; charset=utf-8", headers=_headers())
+
+
+@app.get("/runs/{dag_id}/{run_id}", name="run")
+def run_to_request(
+    request: Request, dag_id: str, run_id: str, p: Annotated[Any, Depends(get_pipeline)]
+) -> RedirectResponse:
+    """From an Airflow run (``<STATS-ID>-r<n>``) to its request page (the run view's tab)."""
+    match = _RUN_OF_ROUND.match(run_id)
+    if match:
+        stats_id, rnd = match.group(1), int(match.group(2))
+    else:  # runs started before the ticket had a STATS-ID record theirs in the ticket
+        found = [
+            (t.stats_id, int(k[5:]))
+            for t in p.store.find(kind=_kind_of(dag_id))
+            for k, v in t.details.items()
+            if k.startswith("run_r") and k[5:].isdigit() and v == run_id
+        ]
+        if not found:
+            raise _not_found(
+                f"run {_display(run_id)!r} of {_display(dag_id)} is not an SRS request"
+            )
+        stats_id, rnd = found[0]
+    ticket = _ticket_or_404(p, stats_id)
+    _round_or_404(ticket, rnd)
+    return RedirectResponse(Links.of(request).request(stats_id, rnd), status_code=307)
+
+
+def _kind_of(dag_id: str) -> str | None:
+    for kind, dag in DAG_IDS.items():
+        if dag == dag_id:
+            return kind
+    raise _not_found(f"{_display(dag_id)} is not an SRS request DAG")

@@ -1,0 +1,33 @@
+"""The SRS operator view as an Airflow 3 UI plugin: pages at ``/srs``, an entry in the nav bar.
+
+- ``fastapi_apps``: ``srs_ui.app`` mounted at ``/srs`` on the API server (the request queue at
+  ``/srs/requests``, one request at ``/srs/requests/<STATS-ID>``); every page needs a logged-in
+  Airflow user (bearer token or the UI's ``_token`` cookie).
+- ``external_views``: "Requests" in the UI's navigation, the queue framed at
+  ``/plugin/srs-requests``; and an "SRS request" tab on DAG runs that leads from a run
+  ``<STATS-ID>-r<n>`` to its request page.
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+from srs_ui.app import NAV_ROUTE, URL_PREFIX, app
+
+
+class SrsUiPlugin(AirflowPlugin):
+    name = "srs_ui"
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "SRS requests"}]
+    external_views = [
+        {
+            "name": "Requests",  # the nav bar shows ~8 characters under the icon
+            "href": f"{URL_PREFIX}/requests",
+            "destination": "nav",
+            "url_route": NAV_ROUTE,
+        },
+        {
+            "name": "SRS request",
+            "href": f"{URL_PREFIX}/runs/{{DAG_ID}}/{{RUN_ID}}",
+            "destination": "dag_run",
+            "url_route": "srs-request",
+        },
+    ]

@@ -1,0 +1,407 @@
+"""The operator view (plugins/srs_ui): FastAPI's TestClient against the app, mounted at /srs.
+
+Content tests override Airflow's ``get_user`` dependency; one test keeps it, and proves a
+request without a token gets 401. Tickets are seeded through the real pipeline (temp SQLite and
+local storage, the demo registry) and, for the check report, with a stored ``.check.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from include import output_requests as out
+from include.checks.findings import Finding, Location, Severity
+from include.checks.report import CheckReport, FileResult, render_html
+from include.db import session_scope
+from include.demo import DEMO_FOLDER, DEMO_PROJECT, write_demo_request
+from include.pipeline import Pipeline
+from include.registry import load
+from include.registry_file import read_registry_file
+from include.settings import get_settings, reset_settings
+from include.states import TicketState as S
+from include.storage import Place
+
+srs_ui = pytest.importorskip("srs_ui.app", reason="the UI plugin needs Airflow's API server code")
+
+DEMO = Path(__file__).resolve().parents[2] / "demo" / "registry.yaml"
+EVIL = '<script>alert("x")</script>'
+SHA = "ab" * 32
+
+
+class FakeUser:
+    def get_name(self) -> str:
+        return "ops_person"
+
+
+@pytest.fixture
+def p(smtp_sink, monkeypatch):
+    for k, v in {"SRS_SMTP_HOST": smtp_sink.host, "SRS_SMTP_PORT": str(smtp_sink.port)}.items():
+        monkeypatch.setenv(k, v)
+    reset_settings()
+    with session_scope(get_settings().database_url) as s:
+        load(s, read_registry_file(DEMO))
+    pipeline = Pipeline()
+    for number in ("1234567", "4567890", "2345678", "3456789"):
+        pipeline.storage.ensure_project(number)
+    write_demo_request(pipeline.storage)
+    return pipeline
+
+
+def _site() -> FastAPI:
+    """Airflow's API server in miniature: the plugin app mounted at its url_prefix."""
+    site = FastAPI()
+    site.mount(srs_ui.URL_PREFIX, srs_ui.app)
+    return site
+
+
+@pytest.fixture
+def client(p):
+    srs_ui.app.dependency_overrides[srs_ui.get_user] = FakeUser
+    try:
+        with TestClient(_site()) as c:
+            yield c
+    finally:
+        srs_ui.app.dependency_overrides.clear()
+
+
+@pytest.fixture
+def checked(p):
+    """The demo request, registered, snapshotted and checked: round 1, awaiting officers."""
+    result = out.intake(
+        p, project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", run_id="manual__ui_1"
+    )
+    out.take_snapshot(p, result.stats_id)
+    out.run_checks(p, result.stats_id)
+    ticket = p.store.get(result.stats_id)
+    p.store.record_decision(
+        ticket.stats_id,
+        round=1,
+        step="officer_1",
+        role="officer",
+        actor=ticket.assigned_officers[0],
+        outcome="Pass",
+    )
+    return p.store.get(result.stats_id)
+
+
+def _blocked(p, folder="2026_11_21_Blocked_v1", project="2345678", requester="r_jones"):
+    t = p.store.create(
+        kind="output", project=project, requester=requester, folder=folder, actor=requester
+    )
+    p.store.transition(t.stats_id, S.CHECKING, actor="pipeline")
+    return p.store.transition(t.stats_id, S.REVISIONS_REQUESTED, actor="officer_alice")
+
+
+def _with_report(p, *, requester="r_jones", path="table.csv", message="fine"):
+    """A ticket with a snapshot manifest, a check summary and a stored report of every severity."""
+    t = p.store.create(
+        kind="output", project="4567890", requester=requester, folder="2026_11_22_Rep_v1", actor="x"
+    )
+    p.store.transition(t.stats_id, S.CHECKING, actor="pipeline")
+    manifest = {
+        "version": 1,
+        "algorithm": "sha256",
+        "total_bytes": 10,
+        "files": [{"path": path, "sha256": SHA, "size": 10}],
+    }
+    report = CheckReport(
+        files=[
+            FileResult(
+                path,
+                "output",
+                "csv",
+                10,
+                SHA,
+                [
+                    Finding(
+                        "spreadsheet_hidden", Severity.INFO, "an info note", Location(file=path)
+                    ),
+                    Finding(
+                        "low_count",
+                        Severity.BLOCK,
+                        message,
+                        Location(file=path, row=3, column="n"),
+                        kind="threshold",
+                    ),
+                    Finding("review_me", Severity.REVIEW, "please look", Location(file=path)),
+                ],
+            )
+        ]
+    )
+    p.store.set_fields(
+        t.stats_id,
+        actor="pipeline",
+        action="checks_completed",
+        details={
+            "snapshot_r1": {"folder": t.folder, "place": "x", "manifest": manifest},
+            "checks_r1": {
+                "verdict": "fail",
+                "files": [{"path": path, "role": "output", "type": "csv"}],
+            },
+        },
+    )
+    where = Place("4567890", "Output", t.stats_id)
+    p.storage.write_bytes(where, f"{t.folder}.check.json", json.dumps(report.to_dict()).encode())
+    p.storage.write_bytes(where, f"{t.folder}.check.html", render_html(report, title="R").encode())
+    return p.store.get(t.stats_id)
+
+
+def _section(html: str, heading: str) -> str:
+    """The HTML from the <h2> starting with ``heading`` to the next <h2>."""
+    start = html.index(f"<h2>{heading}")
+    end = html.find("<h2>", start + 4)
+    return html[start : end if end != -1 else None]
+
+
+# --- auth --------------------------------------------------------------------------------------
+
+
+def test_every_page_needs_a_logged_in_airflow_user(p):
+    """No override: Airflow's own get_user finds no bearer token and no _token cookie."""
+    assert srs_ui.get_user not in srs_ui.app.dependency_overrides
+    with TestClient(_site()) as c:
+        for path in (
+            "/srs/requests",
+            "/srs/requests/STATS00001",
+            "/srs/requests/STATS00001/report",
+        ):
+            response = c.get(path)
+            assert response.status_code == 401, path
+            assert response.json() == {"detail": "Not authenticated"}
+        page = c.get("/srs/requests", headers={"Accept": "text/html"})
+        assert (
+            page.status_code == 401
+            and "Not signed in" in page.text
+            and "sign in to Airflow" in page.text
+        )
+        assert "STATS" not in page.text
+
+
+def test_the_plugin_mounts_the_app_at_srs_and_adds_a_nav_entry():
+    import srs_ui_plugin
+
+    plugin = srs_ui_plugin.SrsUiPlugin
+    assert plugin.fastapi_apps == [
+        {"app": srs_ui.app, "url_prefix": "/srs", "name": "SRS requests"}
+    ]
+    nav = [v for v in plugin.external_views if v["destination"] == "nav"]
+    assert nav == [
+        {
+            "name": "Requests",
+            "href": "/srs/requests",
+            "destination": "nav",
+            "url_route": "srs-requests",
+        }
+    ]
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+
+def test_queue_in_order_of_receipt_with_blocked_apart_counts_and_oldest(client, p, checked):
+    blocked = _blocked(p)
+    later = p.store.create(
+        kind="ingest", project="4567890", requester="r_jones", folder="in_v1", actor="r_jones"
+    )
+    earliest = p.store.create(
+        kind="transfer",
+        project="2345678",
+        destination_project="3456789",
+        requester="r_jones",
+        folder="tr_v1",
+        actor="r_jones",
+        received_at=datetime.now(UTC) - timedelta(days=6, hours=2),
+    )
+    response = client.get("/srs/requests")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
+    html = response.text
+    queue = _section(html, "Open, in order of receipt")
+    order = re.findall(r'href="/srs/requests/(STATS\d{5})"', queue)
+    assert order == [earliest.stats_id, checked.stats_id, later.stats_id]
+    assert f'href="/srs/requests/{checked.stats_id}"' in queue
+    assert "awaiting officers" in queue and "2345678 → 3456789" in queue
+    for officer in checked.assigned_officers:
+        assert officer in queue
+    assert "6d 2h" in queue  # age in the queue
+    assert blocked.stats_id not in queue
+    assert blocked.stats_id in _section(html, "Blocked")
+    oldest = re.search(r"Oldest waiting: (.*?)</div>", html, re.S).group(1)
+    assert earliest.stats_id in oldest and "6d 2h" in oldest
+    cards = dict(re.findall(r'<div class="k">([a-z ]+)</div><div class="v">(\d+)</div>', html))
+    assert cards["all tickets"] == "4"
+    assert cards["awaiting officers"] == "1" and cards["revisions requested"] == "1"
+    assert cards["received"] == "2" and cards["released"] == "0"
+    assert "Signed in as ops_person" in html
+
+
+def test_queue_filters_by_state_project_and_kind(client, p, checked):
+    blocked = _blocked(p)
+    html = client.get("/srs/requests", params={"state": "revisions_requested"}).text
+    assert blocked.stats_id in html and checked.stats_id not in _section(html, "Open")
+    html = client.get("/srs/requests", params={"project": DEMO_PROJECT}).text
+    assert checked.stats_id in _section(html, "Open") and blocked.stats_id not in _section(
+        html, "Blocked"
+    )
+    html = client.get("/srs/requests", params={"kind": "ingest"}).text
+    assert checked.stats_id not in _section(html, "Open") and "No open requests match" in html
+    assert "clear filters" in html
+    both = client.get(
+        "/srs/requests", params=[("state", "awaiting_officers"), ("state", "revisions_requested")]
+    ).text
+    assert checked.stats_id in _section(both, "Open") and blocked.stats_id in _section(
+        both, "Blocked"
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"state": "nonsense"}, "unknown state"),
+        ({"project": "../etc"}, "is not a project number"),
+        ({"kind": "export"}, "unknown kind"),
+    ],
+)
+def test_queue_refuses_bad_filters_with_a_message(client, params, message):
+    response = client.get("/srs/requests", params=params, headers={"Accept": "text/html"})
+    assert response.status_code == 400
+    assert message in response.text and "Traceback" not in response.text
+
+
+def test_root_redirects_to_the_queue(client):
+    response = client.get("/srs/", follow_redirects=False)
+    assert response.status_code == 307 and response.headers["location"] == "/srs/requests"
+
+
+# --- one request -------------------------------------------------------------------------------
+
+
+def test_request_page_files_report_decisions_audit_and_airflow_links(client, p, checked):
+    response = client.get(f"/srs/requests/{checked.stats_id}")
+    assert response.status_code == 200
+    html = response.text
+    files = _section(html, "Files")
+    manifest = out.snapshot_manifest(checked)
+    assert len(manifest) == 4
+    for entry in manifest:
+        assert entry.path in files and entry.sha256 in files
+    assert re.search(r"energy_by_tenure_region\.csv.*?<td>output</td>", files, re.S)
+    assert re.search(r"notes_for_officers_SUPPORTING\.txt.*?<td>supporting</td>", files, re.S)
+    report = _section(html, "Check report")
+    assert "PASS" in report and f"/srs/requests/{checked.stats_id}/report?round=1" in report
+    decisions = _section(html, "Decisions")
+    assert (
+        checked.assigned_officers[0] in decisions
+        and "Pass" in decisions
+        and "officer_1" in decisions
+    )
+    audit = _section(html, "Audit trail")
+    for action in (
+        "created",
+        "officers assigned",
+        "snapshot taken",
+        "checks completed",
+        "decision",
+    ):
+        assert action in audit
+    assert "received → checking" in audit and "checking → awaiting officers" in audit
+    links = _section(html, "In Airflow")
+    run_id = checked.details["run_r1"]
+    assert run_id == "manual__ui_1"
+    assert f'href="/dags/output_request/runs/{run_id}"' in links
+    assert f'href="/dags/output_request/runs/{run_id}/required_actions"' in links
+    assert 'href="/required_actions?response_received=false"' in links
+    assert f'href="/plugin/srs-requests/srs/requests/{checked.stats_id}"' in html
+
+
+def test_check_report_shows_every_finding_blocking_first(client, p):
+    t = _with_report(p)
+    html = client.get(f"/srs/requests/{t.stats_id}").text
+    report = _section(html, "Check report")
+    assert "FAIL" in report and "<strong>1</strong> blocking" in report
+    severities = re.findall(r'<td class="sev">(\w+)</td>', report)
+    assert severities == ["block", "review", "info"]
+    assert "low_count" in report and "threshold" in report
+    assert "table.csv, row 3, column &#39;n&#39;" in report
+    files = _section(html, "Files")
+    assert SHA in files and "<td>output</td>" in files and "<td>csv</td>" in files
+    assert 'href="/dags/output_request/runs/' + t.stats_id + '-r1"' in html  # no run_r1: by rule
+
+
+def test_ingest_report_is_read_from_its_quarantine(client, p):
+    reports_place = getattr(out, "reports_place", None)
+    if reports_place is None:
+        pytest.skip("this core keeps every report in Output/<STATS-ID>")
+    t = p.store.create(
+        kind="ingest", project="4567890", requester="r_jones", folder="in_v1", actor="r_jones"
+    )
+    report = CheckReport(
+        files=[FileResult("data.csv", "input", "csv", 5, SHA, [])],
+        findings=[Finding("minimisation", Severity.REVIEW, "more columns than the form lists")],
+    )
+    place = reports_place(t, 1)
+    assert place.area != "Output"
+    p.storage.write_bytes(place, "in_v1.check.json", json.dumps(report.to_dict()).encode())
+    html = client.get(f"/srs/requests/{t.stats_id}").text
+    assert "more columns than the form lists" in _section(html, "Check report")
+    assert 'href="/dags/ingest_request/runs/' + t.stats_id + '-r1"' in html
+
+
+def test_stored_html_report_is_served(client, p):
+    t = _with_report(p)
+    response = client.get(f"/srs/requests/{t.stats_id}/report")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "low_count" in response.text
+    assert "script-src 'none'" in response.headers["content-security-policy"]
+    missing = client.get(f"/srs/requests/{_blocked(p).stats_id}/report")
+    assert missing.status_code == 404 and "no stored check report" in missing.json()["detail"]
+    assert client.get(f"/srs/requests/{t.stats_id}/report", params={"round": 2}).status_code == 404
+
+
+def test_researcher_text_is_escaped(client, p):
+    t = _with_report(p, requester=EVIL, path="<b>bold</b>.csv", message=f"bad {EVIL} cell")
+    html = client.get(f"/srs/requests/{t.stats_id}").text
+    assert EVIL not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert "&lt;b&gt;bold&lt;/b&gt;.csv" in html
+    assert EVIL not in client.get("/srs/requests").text
+
+
+def test_unknown_and_malformed_stats_ids_are_404_with_a_message(client):
+    response = client.get("/srs/requests/STATS99999")
+    assert response.status_code == 404 and response.json() == {
+        "detail": "there is no request STATS99999"
+    }
+    page = client.get("/srs/requests/STATS99999", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "there is no request STATS99999" in page.text
+    for bad in ("nonsense", "STATS1", "STATS00001x", "%3Cscript%3E", "STATS00001%00"):
+        response = client.get(f"/srs/requests/{bad}", headers={"Accept": "text/html"})
+        assert response.status_code == 404, bad
+        assert "is not a STATS-ID" in response.text and "Traceback" not in response.text
+        assert "<script>" not in response.text.split("<script nonce")[0]
+    assert client.get("/srs/requests/STATS00001/../../etc/passwd").status_code == 404
+
+
+def test_round_parameter_is_checked(client, checked):
+    assert client.get(f"/srs/requests/{checked.stats_id}", params={"round": 1}).status_code == 200
+    response = client.get(f"/srs/requests/{checked.stats_id}", params={"round": 3})
+    assert response.status_code == 404 and "has no round 3" in response.json()["detail"]
+    assert client.get(f"/srs/requests/{checked.stats_id}", params={"round": "x"}).status_code == 400
+
+
+def test_airflow_run_leads_to_its_request(client, p, checked):
+    t = _with_report(p)
+    response = client.get(f"/srs/runs/output_request/{t.stats_id}-r1", follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == f"/srs/requests/{t.stats_id}?round=1"
+    by_record = client.get("/srs/runs/output_request/manual__ui_1", follow_redirects=False)
+    assert by_record.headers["location"] == f"/srs/requests/{checked.stats_id}?round=1"
+    assert client.get("/srs/runs/other_dag/manual__x").status_code == 404
