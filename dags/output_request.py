@@ -6,9 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
-from airflow.sdk.exceptions import AirflowFailException
 from airflow.task.trigger_rule import TriggerRule
 from srs_signoff import SignOffOperator
+from srs_tasks import run_step
 
 DOC = """
 ### Output request (guidance section 3)
@@ -49,17 +49,6 @@ def _pipeline():
     from include.pipeline import Pipeline
 
     return Pipeline()
-
-
-def _fail_on_refusal(fn, *args):
-    """A refused sign-off or a held release fails the task at once, without retries."""
-    from include.output_requests import ReleaseHeld
-    from include.permissions import NotPermitted
-
-    try:
-        return fn(*args)
-    except (NotPermitted, ReleaseHeld) as exc:
-        raise AirflowFailException(str(exc)) from exc
 
 
 with DAG(
@@ -122,13 +111,13 @@ with DAG(
     def snapshot(request: dict[str, Any]) -> dict[str, Any]:
         from include.output_requests import take_snapshot
 
-        return take_snapshot(_pipeline(), request["stats_id"])
+        return run_step(take_snapshot, _pipeline(), request["stats_id"])
 
     @task
     def automated_checks(request: dict[str, Any], _snapshot: dict[str, Any]) -> dict[str, Any]:
         from include.output_requests import run_checks
 
-        summary = run_checks(_pipeline(), request["stats_id"])
+        summary = run_step(run_checks, _pipeline(), request["stats_id"])
         return {k: summary[k] for k in ("verdict", "summary")}
 
     @task.branch(retries=0)
@@ -140,7 +129,7 @@ with DAG(
         responses = [
             Response.from_payload(ti.xcom_pull(task_ids=s), s) for s in ("officer_1", "officer_2")
         ]
-        outcome = _fail_on_refusal(decide, _pipeline(), request["stats_id"], responses)
+        outcome = run_step(decide, _pipeline(), request["stats_id"], responses)
         return {
             "release": "release",
             "data_owner": "data_owner_datasets",
@@ -166,26 +155,26 @@ with DAG(
             Response.from_payload(pl, f"data_owner_{d}", d)
             for pl, d in zip(payloads, datasets, strict=True)
         ]
-        outcome = _fail_on_refusal(data_owner_decision, _pipeline(), request["stats_id"], responses)
+        outcome = run_step(data_owner_decision, _pipeline(), request["stats_id"], responses)
         return "release" if outcome == "release" else "request_revisions"
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def request_revisions(request: dict[str, Any]) -> None:
         from include.output_requests import request_revisions as ask
 
-        ask(_pipeline(), request["stats_id"])
+        run_step(ask, _pipeline(), request["stats_id"])
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def release(request: dict[str, Any]) -> dict[str, Any]:
         from include.output_requests import release as send
 
-        return _fail_on_refusal(send, _pipeline(), request["stats_id"])
+        return run_step(send, _pipeline(), request["stats_id"])
 
     @task
     def archive(request: dict[str, Any], _released: dict[str, Any]) -> dict[str, Any]:
         from include.output_requests import archive as keep
 
-        return keep(_pipeline(), request["stats_id"])
+        return run_step(keep, _pipeline(), request["stats_id"])
 
     request = intake()
     checks = automated_checks(request, snapshot(request))

@@ -177,6 +177,8 @@ def intake(
         )
     if ticket.state == S.REJECTED:  # a retried intake of a refused request
         return IntakeResult(False, ticket.stats_id, ticket.round, _stored_refusals(ticket))
+    if ticket.state == S.CLOSED_PROJECT_ENDED:
+        return _closed(ticket)
     if ticket.state != S.RECEIVED:
         return IntakeResult(True, ticket.stats_id, ticket.round)
 
@@ -188,6 +190,12 @@ def intake(
         return _refuse(p, ticket, reasons)
     _accept(p, ticket, p.project(ticket.project), run_id)
     return IntakeResult(True, ticket.stats_id, ticket.round)
+
+
+def _closed(ticket: Ticket) -> IntakeResult:
+    """A ticket closed because its project ended goes no further, without an error."""
+    reason = Refusal("project_closed", f"{ticket.stats_id} was closed because its project ended")
+    return IntakeResult(False, ticket.stats_id, ticket.round, (reason,))
 
 
 def register(
@@ -358,6 +366,8 @@ def _resubmission(
     p: Pipeline, *, stats_id: str, folder: str, requester: str, run_id: str
 ) -> IntakeResult:
     ticket = p.store.get(stats_id)
+    if ticket.state == S.CLOSED_PROJECT_ENDED:
+        return _closed(ticket)
     if ticket.details.get(f"run_r{ticket.round}") == run_id:  # a retried intake of this round
         return IntakeResult(True, ticket.stats_id, ticket.round)
     if ticket.state != S.REVISIONS_REQUESTED:

@@ -671,7 +671,9 @@ def _close(p: Any, ticket: Ticket, number: str, now: datetime, result: ClosureRe
     else:
         result.errors.append(f"{ticket.stats_id}: kept changing; not closed this time")
         return
-    p.email_requester(ticket, "closed", "closed", end_date=end_date.isoformat())
+    p.email_requester(
+        ticket, "closed", "closed", end_date=end_date.isoformat(), ended_project=number
+    )
     result.closed.append(f"{ticket.stats_id} (project {number}, round {ticket.round})")
 
 
@@ -688,7 +690,7 @@ def _finish_run(p: Any, api: RunControl, ticket: Ticket, result: ClosureResult) 
     details = closing.details if closing else {}
     number = details.get("project", ticket.project)
     end_date = details.get("end_date") or p.project(number).end_date.isoformat()
-    p.email_requester(ticket, "closed", "closed", end_date=end_date)  # once: a no-op if sent
+    p.email_requester(ticket, "closed", "closed", end_date=end_date, ended_project=number)  # once
     note = closure_note(ticket, number, end_date)
     dag_id, run_id = DAG_OF_KIND.get(ticket.kind, ""), ticket.run_id
     skipped: list[str] = []

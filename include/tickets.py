@@ -159,6 +159,10 @@ class StaleState(TicketError):
     """Compare-and-set failed: the ticket is no longer in the state the caller expected."""
 
 
+class TicketClosed(StaleState):
+    """The ticket was closed (its project ended): the step must stop without further action."""
+
+
 @dataclass(frozen=True)
 class Ticket:
     stats_id: str
@@ -228,6 +232,11 @@ def _ticket(row: TicketRow) -> Ticket:
         assigned_officers=tuple(row.assigned_officers or ()),
         details=dict(row.details or {}),
     )
+
+
+def _refuse_if_closed(stats_id: str, current: TicketState, what: str) -> None:
+    if current == TicketState.CLOSED_PROJECT_ENDED:
+        raise TicketClosed(f"{stats_id} was closed because its project ended; it cannot be {what}")
 
 
 class TicketStore:
@@ -368,6 +377,7 @@ class TicketStore:
             current = TicketState(row.state)
             if current == target:
                 return _ticket(row)
+            _refuse_if_closed(stats_id, current, f"moved to '{target}'")
             if expected is not None:
                 allowed = (
                     {TicketState(expected)}
@@ -414,6 +424,7 @@ class TicketStore:
         with session_scope(self.url) as s:
             row = self._row(s, stats_id)
             current = TicketState(row.state)
+            _refuse_if_closed(stats_id, current, "resubmitted")
             if current != TicketState.REVISIONS_REQUESTED:
                 raise StaleState(
                     f"{stats_id} is in state '{current}'; only a ticket whose revisions were requested "

@@ -13,9 +13,9 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
-from airflow.sdk.exceptions import AirflowFailException
 from airflow.task.trigger_rule import TriggerRule
 from srs_signoff import SignOffOperator
+from srs_tasks import run_step
 
 OFFICER_STEPS = ("officer_1", "officer_2")  # officer_2 skips itself when one officer suffices
 
@@ -92,14 +92,14 @@ def incoming_request_dag(
         def quarantine(request: dict[str, Any]) -> dict[str, Any]:
             from include.output_requests import take_snapshot
 
-            return take_snapshot(_pipeline(), request["stats_id"])
+            return run_step(take_snapshot, _pipeline(), request["stats_id"])
 
         @task.branch(task_id="automated_checks")
         def automated_checks(request: dict[str, Any], _snapshot: dict[str, Any]) -> Any:
             """Checks with the receiving project's policy; blocking findings go straight back."""
             from include.output_requests import run_checks
 
-            summary = run_checks(_pipeline(), request["stats_id"])
+            summary = run_step(run_checks, _pipeline(), request["stats_id"])
             print(f"verdict {summary['verdict']}: {summary['summary']}")
             return "request_revisions" if summary["verdict"] == "fail" else list(OFFICER_STEPS)
 
@@ -107,7 +107,6 @@ def incoming_request_dag(
         def officers_decision(request: dict[str, Any], **context) -> str:
             from include.output_requests import Response
             from include.output_requests import officers_decision as decide
-            from include.permissions import NotPermitted
 
             responses = []
             for step in OFFICER_STEPS:
@@ -115,33 +114,26 @@ def incoming_request_dag(
                 if payload is None:  # skipped: not needed for this request
                     continue
                 responses.append(Response.from_payload(payload, step))
-            try:
-                outcome = decide(_pipeline(), request["stats_id"], responses)
-            except NotPermitted as exc:  # a refused sign-off fails at once, without retries
-                raise AirflowFailException(str(exc)) from exc
+            outcome = run_step(decide, _pipeline(), request["stats_id"], responses)
             return "place" if outcome == "place" else "request_revisions"
 
         @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def request_revisions(request: dict[str, Any]) -> None:
             from include.output_requests import request_revisions as ask
 
-            ask(_pipeline(), request["stats_id"])
+            run_step(ask, _pipeline(), request["stats_id"])
 
         @task
         def place(request: dict[str, Any]) -> dict[str, Any]:
             from include.ingest_transfer import place as copy_in
-            from include.permissions import NotPermitted
 
-            try:
-                return copy_in(_pipeline(), request["stats_id"])
-            except NotPermitted as exc:
-                raise AirflowFailException(str(exc)) from exc
+            return run_step(copy_in, _pipeline(), request["stats_id"])
 
         @task
         def archive(request: dict[str, Any], _placed: dict[str, Any]) -> dict[str, Any]:
             from include.output_requests import archive as keep
 
-            return keep(_pipeline(), request["stats_id"])
+            return run_step(keep, _pipeline(), request["stats_id"])
 
         request = intake()
         checks = automated_checks(request, quarantine(request))

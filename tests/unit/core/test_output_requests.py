@@ -263,3 +263,10 @@ def test_direct_identifier_is_an_incident(p, smtp_sink):
     assert incident and "srs.operations@srs.example" in incident[0]["To"]
     with pytest.raises(NotPermitted, match="exemption"):
         out.officers_decision(p, t.stats_id, passes(t))
+
+
+def test_intake_of_a_closed_ticket_goes_no_further(p):
+    t = out.register(p, kind="output", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", via="test")
+    p.store.transition(t.stats_id, S.CLOSED_PROJECT_ENDED, actor="closure")
+    result = submit(p, run_id=t.run_id, stats_id=t.stats_id)
+    assert not result.accepted and result.reasons[0].rule == "project_closed"

@@ -214,3 +214,15 @@ def test_cli_lists_and_shows_ticket(capsys, monkeypatch, tmp_path):
     assert "audit trail:" in out and "received→checking" in out
     assert main(["ticket", "STATS424242"]) == 2
     assert main(["tickets", "--state", "bogus"]) == 2
+
+
+def test_a_closed_ticket_refuses_every_further_step(database_url):
+    from include.tickets import TicketClosed
+
+    store = TicketStore(database_url)
+    t = _new(store)
+    store.transition(t.stats_id, S.CLOSED_PROJECT_ENDED, actor="closure")
+    with pytest.raises(TicketClosed, match="closed because its project ended"):
+        store.transition(t.stats_id, S.CHECKING, actor="pipeline", expected=S.RECEIVED)
+    with pytest.raises(TicketClosed):
+        store.start_round(t.stats_id, folder="x_v2", actor="r")
