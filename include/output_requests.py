@@ -36,6 +36,10 @@ READY = "Ready for Checking"
 _PROJECT_TEXT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
+class AlreadySubmitted(ValueError):
+    """The folder is already another ticket's request."""
+
+
 class ReleaseHeld(RuntimeError):
     """The release stopped before anything was sent; operations were told why."""
 
@@ -209,14 +213,25 @@ def register(
     destination: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> Ticket:
-    """A ticket for a submission whose run is about to be started (reused if already made)."""
-    for ticket in p.store.find(states=[S.RECEIVED], project=project, kind=kind):
+    """A ticket for a submission whose run is about to be started (reused if already made).
+
+    A folder another ticket already uses is refused: a revised request is a new version of the
+    folder (``…_v2``), resubmitted on its ticket. Only a refused request's folder may come again.
+    """
+    for ticket in p.store.find(project=project, kind=kind):
+        if folder not in ticket.folders_used() or ticket.state == S.REJECTED:
+            continue
         if (
-            ticket.folder == folder
+            ticket.state == S.RECEIVED
             and ticket.round == 1
             and ticket.destination_project == destination
         ):
             return ticket
+        raise AlreadySubmitted(
+            f"folder {folder!r} of project {project} is already request {ticket.stats_id} "
+            f"(state {ticket.state}); to revise it, copy it to {next_version(ticket.folder)!r} "
+            f"and resubmit {ticket.stats_id}"
+        )
     return p.store.create(
         kind=kind,
         project=project,

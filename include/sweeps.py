@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -171,18 +170,6 @@ class Source:
 SOURCES: tuple[Source, ...] = (Source("output", READY), Source("ingest", INGEST))
 
 
-def known_folders(tickets: Iterable[Ticket]) -> set[str]:
-    """Every folder these tickets use or used (current folder, earlier rounds, snapshots)."""
-    known: set[str] = set()
-    for t in tickets:
-        known.add(t.folder)
-        known.update(t.details.get("folders", []))
-        for key, value in t.details.items():
-            if key.startswith("snapshot_r") and isinstance(value, dict) and value.get("folder"):
-                known.add(value["folder"])
-    return known
-
-
 def sweep_intake(
     p: Any,
     api: RunControl,
@@ -205,7 +192,7 @@ def sweep_intake(
     for project in live:
         tickets = p.store.find(project=project.number)
         _retry_unstarted(p, api, tickets, result)
-        known = known_folders(tickets)
+        known = {f for t in tickets for f in t.folders_used()}
         waiting = {
             (t.kind, _next_version(t.folder)): t
             for t in tickets

@@ -188,6 +188,14 @@ class Ticket:
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
+    def folders_used(self) -> set[str]:
+        """Every folder this ticket uses or used (current folder, earlier rounds, snapshots)."""
+        used = {self.folder, *self.details.get("folders", [])}
+        for key, value in self.details.items():
+            if key.startswith("snapshot_r") and isinstance(value, dict) and value.get("folder"):
+                used.add(value["folder"])
+        return used
+
 
 @dataclass(frozen=True)
 class AuditEvent:

@@ -270,3 +270,14 @@ def test_intake_of_a_closed_ticket_goes_no_further(p):
     p.store.transition(t.stats_id, S.CLOSED_PROJECT_ENDED, actor="closure")
     result = submit(p, run_id=t.run_id, stats_id=t.stats_id)
     assert not result.accepted and result.reasons[0].rule == "project_closed"
+
+
+def test_a_folder_is_one_request(p):
+    first = out.register(p, kind="output", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", via="test")
+    again = out.register(p, kind="output", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", via="test")
+    assert again.stats_id == first.stats_id  # not started yet: the same ticket
+    submit(p, run_id=first.run_id, stats_id=first.stats_id)
+    out.take_snapshot(p, first.stats_id)
+    out.run_checks(p, first.stats_id)
+    with pytest.raises(out.AlreadySubmitted, match=f"already request {first.stats_id}.*_v2"):
+        out.register(p, kind="output", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", via="test")
