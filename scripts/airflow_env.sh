@@ -12,6 +12,8 @@ export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=4
 export AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG=500
 export AIRFLOW__API__BASE_URL="${AIRFLOW__API__BASE_URL:-http://localhost:8080}"
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+# airflow standalone starts its components as plain `airflow`: the venv must come first.
+export PATH="$REPO/.venv/bin:$PATH"
 mkdir -p "$AIRFLOW_HOME"
 # A per-installation JWT secret, made once and never committed.
 if [ ! -s "$AIRFLOW_HOME/jwt_secret" ]; then
