@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
 from airflow.task.trigger_rule import TriggerRule
 from srs_signoff import SignOffOperator
-from srs_tasks import run_step
+from srs_tasks import REQUEST_DEFAULT_ARGS, run_step
 
 DOC = """
 ### Output request (guidance section 3)
@@ -38,12 +37,6 @@ A resubmission after revisions passes the ticket's STATS-ID (`srs resubmit STATS
 - Any other failure: every task can be cleared and re-run; nothing is copied or sent twice.
 """
 
-default_args = {
-    "owner": "srs-operations",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=30),
-}
-
 
 def _pipeline():
     from include.pipeline import Pipeline
@@ -57,7 +50,7 @@ with DAG(
     doc_md=DOC,
     schedule=None,
     catchup=False,
-    default_args=default_args,
+    default_args=REQUEST_DEFAULT_ARGS,
     max_active_runs=500,  # requests waiting on people never hold new ones back
     tags=["srs", "output"],
     params={

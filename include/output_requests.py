@@ -703,20 +703,7 @@ def officers_decision(p: Pipeline, stats_id: str, responses: Sequence[Response])
     blocking = (
         ticket.details.get(f"checks_r{ticket.round}", {}).get("summary", {}).get("blocking", 0)
     )
-    for r in responses:
-        problem = validate_response(r.option, r.guidance, r.exemption, blocking=blocking)
-        if problem:
-            raise NotPermitted(f"{r.step} by {r.user}: {problem}")
-        p.store.record_decision(
-            stats_id,
-            round=ticket.round,
-            step=r.step,
-            role="officer",
-            actor=r.user,
-            outcome=r.option,
-            guidance=r.guidance,
-            exemption=r.exemption,
-        )
+    _record(p, ticket, responses, role="officer", blocking=blocking)
     if any(r.option != "Pass" for r in responses):
         return "revisions"
     if ticket.kind != "output":
@@ -727,6 +714,27 @@ def officers_decision(p: Pipeline, stats_id: str, responses: Sequence[Response])
         )
         return "data_owner"
     return "release"
+
+
+def _record(
+    p: Pipeline, ticket: Ticket, responses: Sequence[Response], *, role: str, blocking: int
+) -> None:
+    """Record each answer as a decision, once every answer has been found acceptable."""
+    for r in responses:
+        problem = validate_response(r.option, r.guidance, r.exemption, blocking=blocking)
+        if problem:
+            raise NotPermitted(f"{r.step} by {r.user}: {problem}")
+    for r in responses:
+        p.store.record_decision(
+            ticket.stats_id,
+            round=ticket.round,
+            step=r.step,
+            role=role,
+            actor=r.user,
+            outcome=r.option,
+            guidance=r.guidance,
+            exemption=r.exemption,
+        )
 
 
 def datasets_for_approval(project: Project) -> list[str]:
@@ -756,19 +764,7 @@ def data_owner_decision(p: Pipeline, stats_id: str, responses: Sequence[Response
             stats_id, actor="pipeline", action="signoff_refused", details={"reason": str(exc)}
         )
         raise
-    for r in responses:
-        problem = validate_response(r.option, r.guidance, r.exemption, blocking=0)
-        if problem:
-            raise NotPermitted(f"{r.step} by {r.user}: {problem}")
-        p.store.record_decision(
-            stats_id,
-            round=ticket.round,
-            step=r.step,
-            role="data_owner",
-            actor=r.user,
-            outcome=r.option,
-            guidance=r.guidance,
-        )
+    _record(p, ticket, responses, role="data_owner", blocking=0)
     return "release" if all(r.option == "Approve" for r in responses) else "revisions"
 
 

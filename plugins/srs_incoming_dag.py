@@ -9,13 +9,12 @@ parsing stays fast.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
 from airflow.task.trigger_rule import TriggerRule
 from srs_signoff import SignOffOperator
-from srs_tasks import run_step
+from srs_tasks import REQUEST_DEFAULT_ARGS, run_step
 
 OFFICER_STEPS = ("officer_1", "officer_2")  # officer_2 skips itself when one officer suffices
 
@@ -51,11 +50,7 @@ def incoming_request_dag(
         doc_md=doc_md,
         schedule=None,
         catchup=False,
-        default_args={
-            "owner": "srs-operations",
-            "retries": 2,
-            "retry_delay": timedelta(seconds=30),
-        },
+        default_args=REQUEST_DEFAULT_ARGS,
         max_active_runs=500,  # requests waiting on people never hold new ones back
         tags=["srs", kind],
         params={**params, **COMMON_PARAMS},

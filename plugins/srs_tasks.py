@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from srs_priority import RECEIPT_ORDER
 
 T = TypeVar("T")
+
+# Every request DAG's tasks: owned by operations, retried where safe (sign-offs and decisions
+# override this with 0), and prioritised in order of receipt.
+REQUEST_DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "srs-operations",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "weight_rule": RECEIPT_ORDER,
+}
 
 
 def run_step(step: Callable[..., T], *args: Any, **kwargs: Any) -> T:

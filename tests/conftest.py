@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+# In-process Airflow (DAG parsing in tests/dags) loads this repo's plugins, as the real
+# processes do: the request DAGs' priority strategy is registered there.
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(Path(__file__).resolve().parent.parent / "plugins"))
 
 pytest_plugins: list[str] = [
     "tests.fixtures.s3",
     "tests.fixtures.databases",
     "tests.fixtures.smtp",
     "tests.fixtures.airflow_server",
+    "tests.fixtures.demo",
 ]
 
 

@@ -11,7 +11,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
-HEAVY = ("great_expectations", "pandas", "openpyxl", "boto3", "include.checks.tabular", "sqlalchemy.orm")
+HEAVY = (
+    "great_expectations",
+    "pandas",
+    "openpyxl",
+    "boto3",
+    "include.checks.tabular",
+    "sqlalchemy.orm",
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +48,13 @@ def test_every_dag_has_docs_tags_owner_and_params(dagbag):
 def test_retries_where_safe_and_none_on_sign_offs(dagbag):
     dag = dagbag.dags["output_request"]
     for t in dag.tasks:
-        if t.task_id in ("officer_1", "officer_2", "data_owner_signoff", "officers_decision", "data_owners_decision"):
+        if t.task_id in (
+            "officer_1",
+            "officer_2",
+            "data_owner_signoff",
+            "officers_decision",
+            "data_owners_decision",
+        ):
             assert t.retries == 0, t.task_id
         else:
             assert t.retries >= 1, t.task_id
@@ -107,7 +120,11 @@ print(json.dumps({{"elapsed": elapsed, "errors": {{k: str(v) for k, v in bag.imp
                   "new": sorted(set(sys.modules) - before)}}))
 """
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
         env={**__import__("os").environ, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}"},
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -116,3 +133,21 @@ print(json.dumps({{"elapsed": elapsed, "errors": {{k: str(v) for k, v in bag.imp
     heavy = [m for m in result["new"] if m.startswith(HEAVY)]
     assert heavy == [], f"DAG parsing imported heavy modules: {heavy[:10]}"
     assert result["elapsed"] < 5, f"parsing the DAG files took {result['elapsed']:.1f}s"
+
+
+def test_request_dags_serialize_with_receipt_order_priority(dagbag):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    for dag_id in ("output_request", "ingest_request", "transfer_request"):
+        dag = dagbag.dags[dag_id]
+        restored = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+        officer = restored.get_task("officer_1")
+        assert type(officer.weight_rule).__name__ == "ReceiptOrder", dag_id
+
+
+def test_mapped_sign_off_keeps_receipt_order_through_serialization(dagbag):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    restored = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["output_request"]))
+    mapped = restored.get_task("data_owner_signoff")
+    assert type(mapped.weight_rule).__name__ == "ReceiptOrder"

@@ -14,6 +14,7 @@ import pytest
 from include import output_requests as out
 from include.demo import demo_form_bytes, write_demo_request
 from include.mailsink import envelope_recipients
+from include.queue_order import weight_of
 from include.states import TicketState as S
 from include.storage import Place
 
@@ -78,6 +79,9 @@ def test_happy_path_with_independence_snapshot_and_retried_release(airflow_serve
     detail = client.wait_for_hitl(DAG, run_id, "officer_1")
     assert detail["assigned_users"] == [{"id": first, "name": srs.person(first).name}]
     assert "Automated checks: PASS" in detail["body"] and f"srs/requests/{ticket.stats_id}" in detail["body"]
+    # Queue order: the sign-off's priority follows when the request was received.
+    ti = client.request("GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/officer_1").json()
+    assert ti["priority_weight"] == weight_of(srs.store.get(ticket.stats_id).queued_at)
 
     # Independence is enforced by Airflow: the first officer cannot answer the second task,
     # a researcher of the project can answer neither, operations cannot answer on their behalf.

@@ -19,12 +19,7 @@ from fastapi.testclient import TestClient
 from include import output_requests as out
 from include.checks.findings import Finding, Location, Severity
 from include.checks.report import CheckReport, FileResult, render_html
-from include.db import session_scope
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, write_demo_request
-from include.pipeline import Pipeline
-from include.registry import load
-from include.registry_file import read_registry_file
-from include.settings import get_settings, reset_settings
 from include.states import TicketState as S
 from include.storage import Place
 
@@ -41,17 +36,9 @@ class FakeUser:
 
 
 @pytest.fixture
-def p(smtp_sink, monkeypatch):
-    for k, v in {"SRS_SMTP_HOST": smtp_sink.host, "SRS_SMTP_PORT": str(smtp_sink.port)}.items():
-        monkeypatch.setenv(k, v)
-    reset_settings()
-    with session_scope(get_settings().database_url) as s:
-        load(s, read_registry_file(DEMO))
-    pipeline = Pipeline()
-    for number in ("1234567", "4567890", "2345678", "3456789"):
-        pipeline.storage.ensure_project(number)
-    write_demo_request(pipeline.storage)
-    return pipeline
+def p(demo_pipeline):
+    write_demo_request(demo_pipeline.storage)
+    return demo_pipeline
 
 
 def _site() -> FastAPI:

@@ -31,15 +31,8 @@ def _load(registry_edit=None):
 
 
 @pytest.fixture
-def p(smtp_sink, monkeypatch):
-    for k, v in {"SRS_SMTP_HOST": smtp_sink.host, "SRS_SMTP_PORT": str(smtp_sink.port)}.items():
-        monkeypatch.setenv(k, v)
-    reset_settings()
-    _load()
-    pipeline = Pipeline()
-    for number in ("1234567", "4567890", "2345678", "3456789"):
-        pipeline.storage.ensure_project(number)
-    return pipeline
+def p(demo_pipeline):
+    return demo_pipeline
 
 
 def form_bytes(tmp: Path, project, folder, researcher, files, destination=""):

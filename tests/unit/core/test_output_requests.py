@@ -6,14 +6,11 @@ from pathlib import Path
 import pytest
 
 from include import output_requests as out
-from include.db import session_scope
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, write_demo_request
 from include.mailsink import envelope_recipients
 from include.permissions import NotPermitted
 from include.pipeline import Pipeline
-from include.registry import load
-from include.registry_file import read_registry_file
-from include.settings import get_settings, reset_settings
+from include.settings import reset_settings
 from include.signoffs import validate_response
 from include.states import TicketState as S
 from include.storage import Place
@@ -22,17 +19,9 @@ DEMO = Path(__file__).resolve().parents[3] / "demo" / "registry.yaml"
 
 
 @pytest.fixture
-def p(smtp_sink, monkeypatch):
-    for k, v in {"SRS_SMTP_HOST": smtp_sink.host, "SRS_SMTP_PORT": str(smtp_sink.port)}.items():
-        monkeypatch.setenv(k, v)
-    reset_settings()
-    with session_scope(get_settings().database_url) as s:
-        load(s, read_registry_file(DEMO))
-    pipeline = Pipeline()
-    for number in ("1234567", "4567890", "2345678", "3456789"):
-        pipeline.storage.ensure_project(number)
-    write_demo_request(pipeline.storage)
-    return pipeline
+def p(demo_pipeline):
+    write_demo_request(demo_pipeline.storage)
+    return demo_pipeline
 
 
 def submit(p, run_id="manual__1", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", **kw):

@@ -10,12 +10,7 @@ import pytest
 
 from include import output_requests as out
 from include import sweeps
-from include.db import session_scope
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, demo_form_bytes, write_demo_request
-from include.pipeline import Pipeline
-from include.registry import load
-from include.registry_file import read_registry_file
-from include.settings import get_settings, reset_settings
 from include.states import TicketState as S
 from include.storage import Place
 from include.tickets import StaleState
@@ -65,16 +60,8 @@ class FakeAirflow:
 
 
 @pytest.fixture
-def p(smtp_sink, monkeypatch):
-    for k, v in {"SRS_SMTP_HOST": smtp_sink.host, "SRS_SMTP_PORT": str(smtp_sink.port)}.items():
-        monkeypatch.setenv(k, v)
-    reset_settings()
-    with session_scope(get_settings().database_url) as s:
-        load(s, read_registry_file(DEMO))
-    pipeline = Pipeline()
-    for number in ("1234567", "4567890", "2345678", "3456789"):
-        pipeline.storage.ensure_project(number)
-    return pipeline
+def p(demo_pipeline):
+    return demo_pipeline
 
 
 @pytest.fixture
