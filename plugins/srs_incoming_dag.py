@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
+from airflow.sdk.exceptions import AirflowSkipException
 from airflow.task.trigger_rule import TriggerRule
 from srs_signoff import SignOffOperator
 from srs_tasks import REQUEST_DEFAULT_ARGS, run_step
@@ -109,6 +110,8 @@ def incoming_request_dag(
                 if payload is None:  # skipped: not needed for this request
                     continue
                 responses.append(Response.from_payload(payload, step))
+            if not responses:  # no officer was asked: the checks sent the request straight back
+                raise AirflowSkipException("no sign-off to decide: the automated checks blocked it")
             outcome = run_step(decide, _pipeline(), request["stats_id"], responses)
             return "place" if outcome == "place" else "request_revisions"
 
