@@ -106,3 +106,24 @@ def test_project_end_closes_a_request_waiting_on_officers(airflow_server, srs, s
         f"[{t.stats_id}] Output request closed: project {number} has ended"
     ]
     assert not any("cleared" in s for s in mine)
+
+
+def test_intake_sweep_starts_each_new_folder_once(airflow_server, srs):
+    client = airflow_server
+    number = f"8{uuid.uuid4().int % 1_000_000:06d}"
+    load_project(srs, number, srs.today() + timedelta(days=30))
+    srs.storage.ensure_project(number)
+    folder = f"2026_11_25_E2ESweep{uuid.uuid4().hex[:6]}_v1"
+    write_demo_request(srs.storage, number, folder, "r_jones")
+
+    for attempt in (1, 2):  # a second sweep starts nothing new
+        run_id = f"sweep-{attempt}-{uuid.uuid4().hex[:8]}"
+        client.trigger("intake_sweep", conf={}, run_id=run_id)
+        client.wait_for_run("intake_sweep", run_id, {"success"}, timeout=RUN_TIMEOUT)
+        tickets = srs.store.find(project=number)
+        assert [t.folder for t in tickets] == [folder], tickets
+    ticket = tickets[0]
+    assert ticket.details.get("submitted_via")
+    run = client.dag_run(DAG, ticket.run_id)  # the request's own run, named after its ticket
+    assert run["conf"]["stats_id"] == ticket.stats_id
+    client.wait_for_hitl(DAG, ticket.run_id, "officer_1", timeout=RUN_TIMEOUT)
