@@ -398,34 +398,15 @@ class TicketStore:
                         f"it was not moved to '{target}'"
                     )
             check_transition(current, target)
-            now = utcnow()
-            result = s.execute(
-                update(TicketRow)
-                .where(
-                    TicketRow.id == row.id,
-                    TicketRow.state == current.value,
-                    TicketRow.version == row.version,
-                )
-                .values(state=target.value, updated_at=now, version=TicketRow.version + 1)
+            return self._compare_and_set(
+                s,
+                row,
+                target,
+                actor=actor,
+                action="state_changed",
+                details=dict(details or {}),
+                doing=f"moving it to '{target}'",
             )
-            if result.rowcount != 1:
-                raise StaleState(
-                    f"{stats_id} changed while moving it to '{target}'; nothing was changed"
-                )
-            s.add(
-                AuditEventRow(
-                    ticket_id=row.id,
-                    at=now,
-                    actor=actor,
-                    action="state_changed",
-                    from_state=current.value,
-                    to_state=target.value,
-                    details=dict(details or {}),
-                )
-            )
-            s.flush()
-            s.refresh(row)
-            return _ticket(row)
 
     def start_round(self, stats_id: str, *, folder: str, actor: str) -> Ticket:
         """A resubmission: the next round, from the checks, at the back of the queue."""
@@ -439,46 +420,22 @@ class TicketStore:
                     "can be resubmitted"
                 )
             check_transition(current, TicketState.CHECKING)
-            now = utcnow()
-            result = s.execute(
-                update(TicketRow)
-                .where(TicketRow.id == row.id, TicketRow.version == row.version)
-                .values(
-                    state=TicketState.CHECKING.value,
-                    round=row.round + 1,
-                    folder=folder,
-                    # Every folder the ticket ever used (the intake sweep must not start them again).
-                    details={
-                        **(row.details or {}),
-                        "folders": list(
-                            dict.fromkeys(
-                                [*(row.details or {}).get("folders", []), row.folder, folder]
-                            )
-                        ),
-                    },
-                    queued_at=now,
-                    updated_at=now,
-                    version=TicketRow.version + 1,
-                )
+            used = [*(row.details or {}).get("folders", []), row.folder, folder]
+            return self._compare_and_set(
+                s,
+                row,
+                TicketState.CHECKING,
+                actor=actor,
+                action="resubmitted",
+                details={"round": row.round + 1, "folder": folder},
+                doing="starting its next round",
+                # Back of the queue; every folder the ticket ever used is remembered (the intake
+                # sweep must not start them again).
+                round=row.round + 1,
+                folder=folder,
+                queued_at=utcnow(),
+                details_column={**(row.details or {}), "folders": list(dict.fromkeys(used))},
             )
-            if result.rowcount != 1:
-                raise StaleState(
-                    f"{stats_id} changed while starting its next round; nothing was changed"
-                )
-            s.add(
-                AuditEventRow(
-                    ticket_id=row.id,
-                    at=now,
-                    actor=actor,
-                    action="resubmitted",
-                    from_state=current.value,
-                    to_state=TicketState.CHECKING.value,
-                    details={"round": row.round + 1, "folder": folder},
-                )
-            )
-            s.flush()
-            s.refresh(row)
-            return _ticket(row)
 
     def set_fields(self, stats_id: str, *, actor: str, action: str, **changes: Any) -> Ticket:
         """Set non-state fields (assigned_officers, details keys), with an audit event."""
@@ -663,6 +620,50 @@ class TicketStore:
             return dict(
                 s.execute(select(TicketRow.state, func.count()).group_by(TicketRow.state)).all()
             )
+
+    @staticmethod
+    def _compare_and_set(
+        s: Session,
+        row: TicketRow,
+        target: TicketState,
+        *,
+        actor: str,
+        action: str,
+        details: dict[str, Any],
+        doing: str,
+        details_column: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> Ticket:
+        """Move ``row`` to ``target`` only if nobody changed it since it was read; audit it."""
+        now = utcnow()
+        before, version = row.state, row.version  # read before the update syncs the session
+        if details_column is not None:
+            values["details"] = details_column
+        result = s.execute(
+            update(TicketRow)
+            .where(
+                TicketRow.id == row.id,
+                TicketRow.state == before,
+                TicketRow.version == version,
+            )
+            .values(state=target.value, updated_at=now, version=TicketRow.version + 1, **values)
+        )
+        if result.rowcount != 1:
+            raise StaleState(f"{row.stats_id} changed while {doing}; nothing was changed")
+        s.add(
+            AuditEventRow(
+                ticket_id=row.id,
+                at=now,
+                actor=actor,
+                action=action,
+                from_state=before,
+                to_state=target.value,
+                details=details,
+            )
+        )
+        s.flush()
+        s.refresh(row)
+        return _ticket(row)
 
     @staticmethod
     def _row(s: Session, stats_id: str) -> TicketRow:
