@@ -34,6 +34,7 @@ import re
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,7 +196,19 @@ def _csv_source(path: pathlib.Path, delimiter: str) -> _Source | None:
             return {r: r + 2 for r in records}
         return _csv_exact_lines(path, encoding, delimiter, records)
 
-    return _Source(headers=headers, header_row=1, batches=batches(), row_map=row_map)
+    return _Source(headers=headers, header_row=1, batches=_read_ahead(batches()), row_map=row_map)
+
+
+def _read_ahead(batches: Iterator[Any]) -> Iterator[Any]:
+    """Parse the next batch in a worker thread while the caller checks this one: pyarrow
+    releases the GIL while parsing, so reading and checking overlap (at most one batch ahead,
+    so memory stays bounded). Errors (e.g. ``ArrowInvalid``, which sends the caller to the
+    exact ``csv`` reader) surface from ``result()`` in the caller's thread."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="srs-csv-read") as pool:
+        pending = pool.submit(next, batches, None)
+        while (batch := pending.result()) is not None:
+            pending = pool.submit(next, batches, None)
+            yield batch
 
 
 def _csv_source_python(path: pathlib.Path, delimiter: str) -> _Source | None:
@@ -380,6 +393,7 @@ class _TableCheck:
         self.buffers: dict[tuple[str, int], _Buffer] = {}
         self.nonempty: dict[int, int] = {}  # first non-empty row of min/max columns
         self.data_rows = 0
+        self._float_memo: dict[int, Any] = {}
 
     # ---- helpers
 
@@ -389,11 +403,18 @@ class _TableCheck:
     def buffer(self, rule: str, col: int) -> _Buffer:
         return self.buffers.setdefault((rule, col), _Buffer())
 
-    @staticmethod
-    def _numeric(arr: Any) -> Any:
+    def _floats(self, arr: Any) -> Any:
+        """``_as_float`` once per column and batch: several rules ask, and the cast is the
+        costliest step of a numeric column."""
+        key = id(arr)  # the batch's arrays live until feed() returns
+        if key not in self._float_memo:
+            self._float_memo[key] = _as_float(arr)
+        return self._float_memo[key]
+
+    def _numeric(self, arr: Any) -> Any:
         """float64 numpy array, NaN where the cell is empty or not a number."""
         pa, pc, _ = _pa()
-        fast = _as_float(arr)
+        fast = self._floats(arr)
         if fast is not None:
             return fast
         text = pc.replace_substring(pc.utf8_trim_whitespace(arr), ",", "")
@@ -408,6 +429,7 @@ class _TableCheck:
 
         _, pc, _ = _pa()
         self.data_rows += len(rows)
+        self._float_memo = {}
         threshold = self.policy.threshold
         for i in self.count_cols:
             v = self._numeric(arrays[i])
@@ -434,7 +456,7 @@ class _TableCheck:
         if self.evidence:
             self._feed_evidence(rows, arrays)
         for i in self.measure_cols:
-            if _as_float(arrays[i]) is None:  # text in a numeric column: scan the text cells
+            if self._floats(arrays[i]) is None:  # text in a numeric column: scan the text cells
                 self._feed_scan(i, rows, arrays[i], text_only=True)
         for i, kind in self.header_cols:
             self._feed_header(i, kind, rows, arrays[i])
@@ -495,7 +517,7 @@ class _TableCheck:
             numeric = pc.match_substring_regex(pc.utf8_trim_whitespace(arr), _NUMBER)
             mask = pc.and_(self._scan_mask(arr), pc.invert(pc.fill_null(numeric, False)))
             mask = pc.fill_null(mask, False)
-        elif _as_float(arr) is not None:
+        elif self._floats(arr) is not None:
             # Numbers only: just values of 10+ characters can be identifiers (NHS, phone, RUREF).
             mask = pc.fill_null(pc.greater_equal(pc.utf8_length(arr), 10), False)
         else:

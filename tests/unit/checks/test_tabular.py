@@ -4,11 +4,13 @@ generated here. GX is imported once for the whole module (first table with candi
 from __future__ import annotations
 
 import csv
+import threading
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
 
+from include.checks import tabular
 from include.checks.findings import Severity
 from include.checks.policy import CheckPolicy
 from include.checks.tabular import FINDINGS_CAP, check_table_file
@@ -307,6 +309,28 @@ def test_tsv_and_ragged_rows(tmp_path):
     findings = check(path, fmt="tsv")
     assert sorted((f.rule, f.kind, f.location.row) for f in findings) == [
         ("direct_identifier", "email", 3), ("threshold", None, 2)]  # fmt: skip
+
+
+def test_csv_read_ahead_keeps_row_numbers_and_falls_back_on_a_late_ragged_block(
+    tmp_path, monkeypatch
+):
+    """Blocks are parsed one ahead in a worker thread: findings in late blocks keep their line
+    numbers, a ragged row found there still sends the file to the exact reader, and the
+    worker thread does not outlive the check."""
+    monkeypatch.setattr(tabular, "CSV_BLOCK_BYTES", 4096)  # ~400 rows per block
+    rows = [[f"g{i}", 40] for i in range(3000)]
+    rows[10][1] = 3
+    rows[2500][1] = 4
+    path = write(tmp_path, "csv", ["group", "n"], rows)
+    assert sorted((f.rule, f.location.row) for f in check(path)) == [
+        ("threshold", 12), ("threshold", 2502)]  # fmt: skip
+
+    rows[2900] = ["g2900", 40, "extra jane@example.org"]
+    path = write(tmp_path, "csv", ["group", "n"], rows, name="ragged")
+    assert sorted((f.rule, f.kind, f.location.row) for f in check(path)) == [
+        ("direct_identifier", "email", 2902), ("threshold", None, 12),
+        ("threshold", None, 2502)]  # fmt: skip
+    assert not [t for t in threading.enumerate() if t.name.startswith("srs-csv-read")]
 
 
 def test_findings_capped_with_summary(tmp_path):
