@@ -42,7 +42,7 @@ def table_columns(path: Path, table_type: str) -> Iterator[tuple[str | None, str
                 yield source.sheet, header
         return
     delimiter = "\t" if table_type == "tsv" else ","
-    for header in tabular._read_header(path, tabular._sniff_encoding(path), delimiter) or []:
+    for header in tabular.csv_headers(path, delimiter):
         yield None, header
 
 

@@ -86,7 +86,7 @@ class _Source:
     sheet: str | None = None
     letters: list[str] | None = None  # spreadsheet column letters
     # CSV fast path: row keys are record indexes; map them to line numbers at the end.
-    row_map: Callable[[list[int]], dict[int, int]] | None = None
+    row_map: Callable[[list[int], bool], dict[int, int]] | None = None
 
 
 def _pa() -> tuple[Any, Any, Any]:
@@ -110,37 +110,56 @@ def _sniff_encoding(path: pathlib.Path) -> str:
     return "utf-8"
 
 
-def _read_header(path: pathlib.Path, encoding: str, delimiter: str) -> list[str] | None:
+@dataclass(frozen=True)
+class _CsvHeader:
+    names: list[str]
+    line: int  # the line the header starts on
+    end: int  # the line it ends on (later only when a quoted header name holds a line break)
+
+
+def _read_header(path: pathlib.Path, encoding: str, delimiter: str) -> _CsvHeader | None:
+    """The first record with a non-blank cell. Blank lines (or rows of empty cells) above a
+    table must not make its header look empty: the whole table would go unchecked."""
     with path.open(encoding=encoding, errors="replace", newline="") as fh:
-        for row in csv.reader(fh, delimiter=delimiter):
-            return [h.strip() for h in row]
+        reader = csv.reader(fh, delimiter=delimiter)
+        prev = 0
+        for row in reader:
+            start, prev = prev + 1, reader.line_num
+            if any(cell.strip() for cell in row):
+                return _CsvHeader([h.strip() for h in row], start, reader.line_num)
     return None
 
 
-def _line_count(path: pathlib.Path) -> int:
-    lines, last = 0, b""
-    with path.open("rb") as fh:
-        while block := fh.read(16 << 20):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return lines + (1 if last not in (b"\n", b"") else 0)
+def csv_headers(path: pathlib.Path, delimiter: str = ",") -> list[str]:
+    """The column headers of a CSV/TSV file (empty when it has none)."""
+    header = _read_header(path, _sniff_encoding(path), delimiter)
+    return header.names if header else []
+
+
+def _holds_line_break(arr: Any) -> bool:
+    """Whether any value of a pyarrow string array holds a line break (a quoted multi-line
+    value): then records and lines no longer correspond one to one."""
+    data = arr.buffers()[2]
+    if data is None:
+        return False
+    raw = data.to_pybytes()  # bytes.find is memchr-fast; pyarrow's substring kernels are not
+    return b"\n" in raw or b"\r" in raw
 
 
 def _csv_exact_lines(
-    path: pathlib.Path, encoding: str, delimiter: str, records: list[int]
+    path: pathlib.Path, encoding: str, delimiter: str, header_end: int, records: list[int]
 ) -> dict[int, int]:
-    """Record index (0-based data record, blank lines skipped) -> line where it starts."""
+    """Record index (0-based, counted from the line after the header; a blank line is a
+    record, as in pyarrow with ``ignore_empty_lines=False``) -> the line where it starts."""
     wanted = set(records)
     out: dict[int, int] = {}
     last = max(wanted) if wanted else -1
     with path.open(encoding=encoding, errors="replace", newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter)
-        prev = 0
-        index = -2  # the header is record -1
-        for row in reader:
-            start = prev + 1
-            prev = reader.line_num
-            if not row:
+        prev, index = 0, -1
+        for _ in reader:
+            start, prev = prev + 1, reader.line_num
+            if start <= header_end:
                 continue
             index += 1
             if index in wanted:
@@ -150,29 +169,29 @@ def _csv_exact_lines(
     return out
 
 
-def _csv_source(path: pathlib.Path, delimiter: str) -> _Source | None:
+def _csv_source(path: pathlib.Path, delimiter: str, header: _CsvHeader, encoding: str) -> _Source:
+    """pyarrow's streaming reader: every column as text (leading zeros and identifiers
+    survive); blank lines kept as empty records, so record r is line r + header.end + 1
+    unless a quoted value spans lines (then the csv module maps the few rows reported)."""
     pa, pc, pacsv = _pa()
-    encoding = _sniff_encoding(path)
-    headers = _read_header(path, encoding, delimiter)
-    if not headers:
-        return None
-    names = [f"c{i}" for i in range(len(headers))]
+    names = [f"c{i}" for i in range(len(header.names))]
     read_options = pacsv.ReadOptions(
         column_names=names,
-        skip_rows=1,
+        skip_rows=header.end,  # physical lines, blank ones included (ignore_empty_lines=False)
         block_size=CSV_BLOCK_BYTES,
-        use_threads=False,  # measured faster on 2 cores; the checks are single-threaded anyway
+        use_threads=False,  # one parsing thread: _read_ahead overlaps it with the checks
         encoding="utf-8" if encoding == "utf-8-sig" else encoding,
     )
     # newlines_in_values=False is ~30% faster; a quoted value spanning a block boundary then
     # fails to parse and the caller falls back to the csv module (exact, slower).
-    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False)
+    parse_options = pacsv.ParseOptions(
+        delimiter=delimiter, newlines_in_values=False, ignore_empty_lines=False
+    )
     convert_options = pacsv.ConvertOptions(
         column_types={n: pa.string() for n in names},
         strings_can_be_null=True,  # empty cells are null: numeric casts then just work
         quoted_strings_can_be_null=False,
     )
-    state = {"records": 0}
 
     def batches() -> Iterator[tuple[Any, list[Any]]]:
         import numpy as np
@@ -183,20 +202,23 @@ def _csv_source(path: pathlib.Path, delimiter: str) -> _Source | None:
             parse_options=parse_options,
             convert_options=convert_options,
         )
+        records = 0
         for batch in reader:
             n = batch.num_rows
             if not n:
                 continue
-            rows = np.arange(state["records"], state["records"] + n, dtype=np.int64)
-            state["records"] += n
-            yield rows, [batch.column(i) for i in range(batch.num_columns)]
+            yield np.arange(records, records + n, dtype=np.int64), batch.columns
+            records += n
 
-    def row_map(records: list[int]) -> dict[int, int]:
-        if _line_count(path) == state["records"] + 1:  # one line per record, no blank lines
-            return {r: r + 2 for r in records}
-        return _csv_exact_lines(path, encoding, delimiter, records)
+    def row_map(records: list[int], multiline: bool) -> dict[int, int]:
+        if not multiline:
+            return {r: r + header.end + 1 for r in records}
+        return _csv_exact_lines(path, encoding, delimiter, header.end, records)
 
-    return _Source(headers=headers, header_row=1, batches=_read_ahead(batches()), row_map=row_map)
+    return _Source(
+        headers=header.names, header_row=header.line, batches=_read_ahead(batches()),
+        row_map=row_map,
+    )  # fmt: skip
 
 
 def _read_ahead(batches: Iterator[Any]) -> Iterator[Any]:
@@ -211,23 +233,22 @@ def _read_ahead(batches: Iterator[Any]) -> Iterator[Any]:
             yield batch
 
 
-def _csv_source_python(path: pathlib.Path, delimiter: str) -> _Source | None:
+def _csv_source_python(
+    path: pathlib.Path, delimiter: str, header: _CsvHeader, encoding: str
+) -> _Source:
     """Ragged or oddly encoded CSV: Python's csv module, exact line numbers, extra fields kept
     in one extra column so nothing escapes the identifier checks."""
     pa, _, _ = _pa()
-    encoding = _sniff_encoding(path)
-    headers = _read_header(path, encoding, delimiter)
-    if not headers:
-        return None
-    width = len(headers)
+    width = len(header.names)
 
     def batches() -> Iterator[tuple[Any, list[Any]]]:
         import numpy as np
 
         with path.open(encoding=encoding, errors="replace", newline="") as fh:
             reader = csv.reader(fh, delimiter=delimiter)
-            next(reader, None)
-            prev = reader.line_num
+            prev = 0
+            while prev < header.end and next(reader, None) is not None:  # up to the header
+                prev = reader.line_num
             rows: list[int] = []
             cols: list[list[str | None]] = [[] for _ in range(width + 1)]
             for record in reader:
@@ -244,7 +265,9 @@ def _csv_source_python(path: pathlib.Path, delimiter: str) -> _Source | None:
             if rows:
                 yield np.array(rows), [pa.array(c, type=pa.string()) for c in cols]
 
-    return _Source(headers=[*headers, _EXTRA_COLUMN], header_row=1, batches=batches())
+    return _Source(
+        headers=[*header.names, _EXTRA_COLUMN], header_row=header.line, batches=batches()
+    )
 
 
 def _cell_text(value: Any) -> str | None:
@@ -394,6 +417,7 @@ class _TableCheck:
         self.nonempty: dict[int, int] = {}  # first non-empty row of min/max columns
         self.data_rows = 0
         self._float_memo: dict[int, Any] = {}
+        self.multiline = False  # a CSV value spans lines: rows need exact line mapping
 
     # ---- helpers
 
@@ -430,6 +454,9 @@ class _TableCheck:
         _, pc, _ = _pa()
         self.data_rows += len(rows)
         self._float_memo = {}
+        if self.source.row_map is not None and not self.multiline:
+            # Numbers hold no line break, and their (memoised) cast is needed anyway.
+            self.multiline = any(self._floats(a) is None and _holds_line_break(a) for a in arrays)
         threshold = self.policy.threshold
         for i in self.count_cols:
             v = self._numeric(arrays[i])
@@ -682,7 +709,7 @@ class _TableCheck:
         if self.source.row_map is not None:
             wanted = sorted({r for t in self.tallies.values() for r in t.rows})
             wanted += sorted(self.nonempty.values())
-            row_fix = self.source.row_map(wanted) if wanted else {}
+            row_fix = self.source.row_map(wanted, self.multiline) if wanted else {}
 
         def fix(row: int) -> int:
             return row_fix.get(row, row) if self.source.row_map is not None else row
@@ -869,12 +896,18 @@ def check_table_file(
                 findings += _TableCheck(source, rel, policy).run()
             return sort_findings(findings)
         delimiter = "\t" if table_format == "tsv" else ","
-        try:
-            source = _csv_source(path, delimiter)
-            return sort_findings(_TableCheck(source, rel, policy).run()) if source else []
-        except (pa.ArrowInvalid, UnicodeError):
-            source = _csv_source_python(path, delimiter)  # ragged rows, stray bytes
-            return sort_findings(_TableCheck(source, rel, policy).run()) if source else []
+        encoding = _sniff_encoding(path)
+        header = _read_header(path, encoding, delimiter)
+        if header is None:
+            return []
+        if header.end == header.line:  # pyarrow's skip_rows cannot skip a multi-line header
+            try:
+                source = _csv_source(path, delimiter, header, encoding)
+                return sort_findings(_TableCheck(source, rel, policy).run())
+            except (pa.ArrowInvalid, UnicodeError):
+                pass  # ragged rows, stray bytes, a quoted line break across blocks
+        source = _csv_source_python(path, delimiter, header, encoding)
+        return sort_findings(_TableCheck(source, rel, policy).run())
     except (OSError, zipfile.BadZipFile, KeyError, csv.Error, pa.ArrowInvalid, io.UnsupportedOperation,
             ValueError) as exc:  # fmt: skip
         return [_unreadable(rel, exc)]

@@ -60,6 +60,12 @@ def test_superfluous_csv_column_names_file_and_column(tmp_path):
     assert "'pet_name' of 'lookup.csv'" in finding.message and "project 1234567" in finding.message
 
 
+def test_blank_lines_above_a_csv_header_do_not_hide_its_columns(tmp_path):
+    (tmp_path / "lookup.csv").write_text("\n,,\nregion,pet_name,year\nE12000001,Rex,2023\n")
+    [finding] = run(tmp_path, form_of(("lookup.csv", [])))
+    assert (finding.rule, finding.location.column) == ("superfluous_variable", "pet_name")
+
+
 def test_superfluous_xlsx_column_names_the_sheet(tmp_path):
     wb = openpyxl.Workbook()
     wb.active.title = "Households"

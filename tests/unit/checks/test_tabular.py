@@ -37,7 +37,9 @@ def write(tmp_path: Path, fmt: str, header: list, rows: list[list], name: str = 
 
 
 def check(path: Path, policy: CheckPolicy | None = None, fmt: str | None = None):
-    return check_table_file(path, f"out/{path.name}", fmt or path.suffix[1:], policy or CheckPolicy())
+    return check_table_file(
+        path, f"out/{path.name}", fmt or path.suffix[1:], policy or CheckPolicy()
+    )
 
 
 def rules(findings, rule=None):
@@ -232,9 +234,7 @@ HEADER_CASES = [
 def test_header_led_identifiers(tmp_path, fmt, header, value, kind):
     path = write(tmp_path, fmt, ["group", header, "n"], [["a", value, 30], ["b", value, 40]])
     findings = check(path)
-    assert [(f.kind, f.location.column, f.location.row) for f in findings] == [
-        (kind, header, 2)
-    ]
+    assert [(f.kind, f.location.column, f.location.row) for f in findings] == [(kind, header, 2)]
     assert "(2 values, first at row 2)" in findings[0].message
 
 
@@ -301,6 +301,39 @@ def test_csv_rows_are_line_numbers_with_blank_lines_and_multiline_values(tmp_pat
     path.write_text('group,note,n\n\na,"two\nlines",30\nb,x,4\n\n')
     findings = check(path)
     assert [(f.rule, f.location.row) for f in findings] == [("threshold", 5)]  # line 5
+
+
+@pytest.mark.parametrize("above", ["\n", "\r\n\r\n", ",,\n", "\n\t\n"])
+def test_blank_lines_above_the_header_do_not_hide_the_table(tmp_path, above):
+    """The header is the first row with a non-blank cell; before, a blank first line made the
+    table look empty and every rule was skipped."""
+    path = tmp_path / "lead.csv"
+    path.write_bytes(f"{above}group,n\na,3\nb,40\n".encode())
+    lines = above.count("\n")
+    assert [(f.rule, f.location.row) for f in check(path)] == [("threshold", lines + 2)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_blank_lines_between_rows_keep_line_numbers_without_a_rescan(tmp_path, fmt):
+    sep = "," if fmt == "csv" else "\t"
+    rows = [f"g{i}{sep}{3 if i in (5, 900) else 40}" for i in range(1000)]
+    body = "\n".join(rows[:300]) + "\n\n\n" + "\n".join(rows[300:]) + "\n\n"
+    path = tmp_path / f"gaps.{fmt}"
+    path.write_text(f"group{sep}n\n{body}")
+    assert [(f.rule, f.location.row) for f in check(path, fmt=fmt)] == [
+        ("threshold", 7),
+        ("threshold", 904),
+    ]
+
+
+def test_multiline_value_in_a_late_block_maps_rows_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(tabular, "CSV_BLOCK_BYTES", 4096)
+    lines = [f"g{i},x,40" for i in range(2000)]
+    lines[1000] = 'g1000,"two\nlines",40'
+    lines[1500] = "g1500,x,3"
+    path = tmp_path / "multi.csv"
+    path.write_text("group,note,n\n" + "\n".join(lines) + "\n")
+    assert [(f.rule, f.location.row) for f in check(path)] == [("threshold", 1503)]
 
 
 def test_tsv_and_ragged_rows(tmp_path):
