@@ -9,9 +9,10 @@ test:  ## set up .venv and run the whole test suite
 lint:
 	.venv/bin/ruff check .
 
-bench:  ## check-engine benchmark against plain pandas reads (writes bench-results/)
+bench:  ## check-engine benchmark against plain pandas reads (table in bench-results/results.md)
 	./scripts/bootstrap.sh
-	.venv/bin/python scripts/bench_checks.py
+	mkdir -p bench-results
+	.venv/bin/python scripts/bench_checks.py --workdir bench-results | tee bench-results/results.md
 
 lock:  ## re-pin requirements.txt from requirements.in
 	.venv/bin/uv pip compile requirements.in -o requirements.txt --python-version 3.11 -q --no-header

@@ -57,6 +57,8 @@ XLSX_CHUNK_ROWS = 50_000
 PY_CSV_CHUNK_ROWS = 50_000
 FINDINGS_CAP = 50  # findings listed per rule, kind and column before a summary
 GX_CANDIDATES_CAP = 500  # candidate cells per rule and column sent to GX
+MAX_COLUMNS = 16_384  # Excel's limit: no table an officer can open is wider
+MAX_LINE_CHARS = 8 << 20  # one physical CSV line; a longer one is read no further
 
 # Process-wide counters for the benchmark: GX's one-off import, and time spent validating.
 STATS: dict[str, float] = {"gx_import_s": 0.0, "gx_validate_s": 0.0, "gx_candidates": 0}
@@ -110,6 +112,25 @@ def _sniff_encoding(path: pathlib.Path) -> str:
     return "utf-8"
 
 
+class _TooLarge(Exception):
+    """A table beyond what the checks read: wider than MAX_COLUMNS, or a line longer than
+    MAX_LINE_CHARS (a file of one enormous line must not be read into memory whole)."""
+
+
+def _lines(fh: Any) -> Iterator[str]:
+    """A text file's physical lines for ``csv.reader``, each bounded by MAX_LINE_CHARS."""
+    while line := fh.readline(MAX_LINE_CHARS + 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise _TooLarge(f"a line is longer than {MAX_LINE_CHARS:,} characters")
+        yield line
+
+
+def _bounded_width(row: list[str], what: str) -> list[str]:
+    if len(row) > MAX_COLUMNS:
+        raise _TooLarge(f"{what} has {len(row):,} fields, more than {MAX_COLUMNS:,} columns")
+    return row
+
+
 @dataclass(frozen=True)
 class _CsvHeader:
     names: list[str]
@@ -121,18 +142,19 @@ def _read_header(path: pathlib.Path, encoding: str, delimiter: str) -> _CsvHeade
     """The first record with a non-blank cell. Blank lines (or rows of empty cells) above a
     table must not make its header look empty: the whole table would go unchecked."""
     with path.open(encoding=encoding, errors="replace", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
+        reader = csv.reader(_lines(fh), delimiter=delimiter)
         prev = 0
         for row in reader:
             start, prev = prev + 1, reader.line_num
             if any(cell.strip() for cell in row):
-                return _CsvHeader([h.strip() for h in row], start, reader.line_num)
+                names = [h.strip() for h in _bounded_width(row, "the header row")]
+                return _CsvHeader(names, start, reader.line_num)
     return None
 
 
 def csv_headers(path: pathlib.Path, delimiter: str = ",") -> list[str]:
     """The column headers of a CSV/TSV file (empty when it has none)."""
-    header = _read_header(path, _sniff_encoding(path), delimiter)
+    header = _read_header(path, _sniff_encoding(path), delimiter)  # may raise _TooLarge
     return header.names if header else []
 
 
@@ -155,7 +177,7 @@ def _csv_exact_lines(
     out: dict[int, int] = {}
     last = max(wanted) if wanted else -1
     with path.open(encoding=encoding, errors="replace", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
+        reader = csv.reader(_lines(fh), delimiter=delimiter)
         prev, index = 0, -1
         for _ in reader:
             start, prev = prev + 1, reader.line_num
@@ -245,7 +267,7 @@ def _csv_source_python(
         import numpy as np
 
         with path.open(encoding=encoding, errors="replace", newline="") as fh:
-            reader = csv.reader(fh, delimiter=delimiter)
+            reader = csv.reader(_lines(fh), delimiter=delimiter)
             prev = 0
             while prev < header.end and next(reader, None) is not None:  # up to the header
                 prev = reader.line_num
@@ -255,6 +277,7 @@ def _csv_source_python(
                 start, prev = prev + 1, reader.line_num
                 if not record:
                     continue
+                _bounded_width(record, f"line {start}")
                 rows.append(start)
                 for i in range(width):
                     cols[i].append(record[i] if i < len(record) else None)
@@ -908,6 +931,17 @@ def check_table_file(
                 pass  # ragged rows, stray bytes, a quoted line break across blocks
         source = _csv_source_python(path, delimiter, header, encoding)
         return sort_findings(_TableCheck(source, rel, policy).run())
+    except _TooLarge as exc:
+        return [
+            Finding(
+                rule="too_large",
+                kind="table",
+                severity=Severity.BLOCK,
+                message=f"the table was not checked: {exc}; save it as a table of at most "
+                f"{MAX_COLUMNS:,} columns with one record per line and resubmit",
+                location=Location(file=rel),
+            )
+        ]
     except (OSError, zipfile.BadZipFile, KeyError, csv.Error, pa.ArrowInvalid, io.UnsupportedOperation,
             ValueError) as exc:  # fmt: skip
         return [_unreadable(rel, exc)]
