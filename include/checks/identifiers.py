@@ -624,7 +624,10 @@ _TEXT_RULES: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
     ("crn", re.compile(r"(?<![\w])(?:[A-Z]{2}|R0)\d{6}(?!\w)"), is_crn),
     (
         "phone",
-        re.compile(r"(?<![\w+])(?:(?:\+44|0044)\s?(?:\(0\)\s?)?\d|\(?0\d)[\d() -]{7,14}\d(?![\w])"),
+        # Not the fraction of a decimal number: 59648.02463470344 holds no phone number.
+        re.compile(
+            r"(?<![\w+])(?<!\d[.,])(?:(?:\+44|0044)\s?(?:\(0\)\s?)?\d|\(?0\d)[\d() -]{7,14}\d(?![\w])"
+        ),
         is_uk_phone,
     ),
     (

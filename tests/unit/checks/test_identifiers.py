@@ -101,6 +101,18 @@ def test_email_phone():
     assert not is_uk_phone("06123 456789")  # 06 is not a UK range
 
 
+@pytest.mark.parametrize("value", ["59648.02463470344", "0.02463470344", "-1,02463470344"])
+def test_decimal_fractions_are_not_phone_numbers(value):
+    """A mean or standard deviation printed to 17 significant figures (as ACRO and pandas
+    write them) has a fraction shaped like a UK number; it is not one."""
+    assert value_identifier_kinds(value, frozenset()) == []
+
+
+@pytest.mark.parametrize("value", ["call 02463 470344", "tel:02463470344", "(02463) 470344"])
+def test_phone_numbers_in_text_are_still_found(value):
+    assert value_identifier_kinds(value, frozenset()) == ["phone"]
+
+
 def test_grid_reference_and_coordinates():
     assert is_grid_reference("TQ 3004 8025") and is_grid_reference("SU123456")
     assert not is_grid_reference("XX123456")  # not a real 100 km square
@@ -180,9 +192,7 @@ def test_value_kinds_respect_allowed_and_business_context():
     assert value_identifier_kinds("SW1A 1AA") == ["postcode"]
     assert value_identifier_kinds("SW1A 1AA", allowed=frozenset({"postcode"})) == []
     assert value_identifier_kinds("49900012345") == []
-    assert value_identifier_kinds("49900012345", business_ref_context=True) == [
-        "ons_business_ref"
-    ]
+    assert value_identifier_kinds("49900012345", business_ref_context=True) == ["ons_business_ref"]
 
 
 def test_scan_text_sets_line_and_severity():
