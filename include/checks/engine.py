@@ -17,6 +17,7 @@ import stat
 from dataclasses import replace
 from pathlib import Path
 
+from include.checks import acro
 from include.checks import files as fl
 from include.checks import filetypes as ft
 from include.checks.findings import Finding, Location, Severity
@@ -311,6 +312,35 @@ def _check_file(entry: _Entry, role: str, policy: CheckPolicy) -> FileResult:
     return FileResult(rel, role, cls.type, size, sha, findings)
 
 
+def _check_acro_file(
+    entry: _Entry, role: str, policy: CheckPolicy, acro_file: acro.AcroFile
+) -> FileResult:
+    """A file ACRO wrote: its frequency tables' cells are all counts to us too, and ACRO's
+    results apply only when the file is the one ACRO checked (same SHA-256)."""
+    try:
+        verified = acro_file.checksum == sha256_file(entry.path)
+    except OSError:
+        verified = False
+    if verified and acro_file.frequency and ft.extension(entry.rel) in (".csv", ".tsv"):
+        from include.checks import tabular
+
+        delimiter = "\t" if ft.extension(entry.rel) == ".tsv" else ","
+        try:
+            headers = tabular.csv_headers(Path(entry.path), delimiter)
+        except Exception:  # an unreadable table is reported by its own checks
+            headers = []
+        counts = acro.count_columns(acro_file, headers)
+        if counts:
+            declared = dict(policy.declared_counts)
+            declared[entry.rel] = tuple(dict.fromkeys(declared.get(entry.rel, ()) + counts))
+            policy = replace(policy, declared_counts=declared)
+    result = _check_file(entry, role, policy)
+    result.findings = acro.apply(result.findings, acro_file, Path(entry.path), verified)
+    if role == ROLE_SUPPORTING:
+        result.findings = [_supporting(f) for f in result.findings]
+    return result
+
+
 def _supporting(f: Finding) -> Finding:
     if f.rule in SDC_RULES and f.severity != Severity.INFO:
         return replace(
@@ -555,13 +585,30 @@ def check_path(
     else:
         form_rel = candidates[0].rel if candidates else None
 
+    acro_folders = acro.read_folders(
+        (e.rel, e.path, e.st.st_size) for e in entries if e.problem is None and e.st is not None
+    )
+    acro_meta = {rel for folder in acro_folders for rel in folder.metadata}
+    acro_files = {rel: f for folder in acro_folders for rel, f in folder.files.items()}
+    for folder in acro_folders:
+        report.findings += folder.findings + acro.parameter_findings(folder, policy)
+
     for entry in entries:
         key = _norm_name(entry.rel)
         if form_rel is not None and entry.rel == form_rel:
             role = ROLE_FORM
         else:
-            role = explicit.get(key) or form_roles.get(key) or ROLE_OUTPUT
-        report.files.append(_check_file(entry, role, policy))
+            # ACRO's own files are evidence for the checker unless the researcher says otherwise.
+            default = ROLE_SUPPORTING if entry.rel in acro_meta else ROLE_OUTPUT
+            role = explicit.get(key) or form_roles.get(key) or default
+        acro_file = acro_files.get(entry.rel)
+        if acro_file is None:
+            result = _check_file(entry, role, policy)
+        else:
+            result = _check_acro_file(entry, role, policy, acro_file)
+        if entry.rel in acro_meta and role == ROLE_SUPPORTING:
+            result.findings = acro.as_metadata(result.findings, entry.rel)
+        report.files.append(result)
 
     if request and form is not None:
         on_form = {_norm_name(r) for r in form_roles}
@@ -570,6 +617,7 @@ def check_path(
                 fr.role == ROLE_FORM
                 or _norm_name(fr.path) in on_form
                 or fr.type in ("hidden", "link")
+                or fr.path in acro_meta
             ):
                 continue
             fr.findings.append(
