@@ -566,22 +566,25 @@ class _TableCheck:
         if text_only:
             numeric = pc.match_substring_regex(pc.utf8_trim_whitespace(arr), _NUMBER)
             mask = pc.and_(self._scan_mask(arr), pc.invert(pc.fill_null(numeric, False)))
-            mask = pc.fill_null(mask, False)
         elif self._floats(arr) is not None:
             # Numbers only: just values of 10+ characters can be identifiers (NHS, phone, RUREF).
-            mask = pc.fill_null(pc.greater_equal(pc.utf8_length(arr), 10), False)
+            mask = pc.greater_equal(pc.utf8_length(arr), 10)
         else:
             # Statistical tables repeat values (categories, area codes, dates): run the regexes
             # on the distinct values only when that is much cheaper.
             encoded = pc.dictionary_encode(arr)
             if len(encoded.dictionary) * 4 < len(arr):
-                mask = pc.fill_null(pc.take(self._scan_mask(encoded.dictionary), encoded.indices),
-                                    False)  # fmt: skip
+                distinct = self._scan_mask(encoded.dictionary)
+                if not pc.any(distinct).as_py():
+                    return
+                mask = pc.take(distinct, encoded.indices)
             else:
                 mask = self._scan_mask(arr)
-        mask = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
-        if mask.any():
-            self.buffer("identifier", col).extend(rows[mask], arr.filter(mask).to_pylist())
+        # Most columns hold no candidate: ask arrow before building a numpy mask of the batch.
+        if not pc.any(mask).as_py():
+            return
+        mask = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+        self.buffer("identifier", col).extend(rows[mask], arr.filter(mask).to_pylist())
 
     def _scan_mask(self, arr: Any) -> Any:
         _, pc, _ = _pa()
