@@ -183,7 +183,9 @@ def _measure_file(path: Path, repeat: int) -> dict[str, float]:
             runs.setdefault(key, []).append(value)
         findings, gx = d["findings"], d["gx"]
     out = {key: _median(values) for key, values in runs.items()}
-    out.update(findings=findings, gx=gx)
+    # The fastest round of each: timeit's lower bound, least disturbed by other processes.
+    out.update(findings=findings, gx=gx, work_min=min(runs["work"]),
+               pandas_read_min=min(runs["pandas_read"]))  # fmt: skip
     return out
 
 
@@ -196,7 +198,7 @@ def main() -> int:
         help="1M-row XLSX is impractical: openpyxl takes minutes to write it",
     )
     parser.add_argument("--variants", default="clean,findings")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds per file (medians)")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds per file (medians)")
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
 
@@ -228,9 +230,11 @@ def main() -> int:
         )
         if fmt == "csv" and n == 1_000_000:
             ok = work_ratio <= TIME_TARGET and mem_ratio <= MEMORY_TARGET
-            verdicts.append(f"1M-row CSV ({variant}): time {work_ratio:.2f}x (target <= "
-                            f"{TIME_TARGET:g}x), memory {mem_ratio:.2f}x (target <= "
-                            f"{MEMORY_TARGET:g}x): {'MET' if ok else 'NOT MET'}")  # fmt: skip
+            best = m["work_min"] / m["pandas_read_min"]
+            verdicts.append(f"1M-row CSV ({variant}): time {work_ratio:.2f}x median, "
+                            f"{best:.2f}x fastest rounds (target <= {TIME_TARGET:g}x), memory "
+                            f"{mem_ratio:.2f}x (target <= {MEMORY_TARGET:g}x): "
+                            f"{'MET' if ok else 'NOT MET'} (judged on the medians)")  # fmt: skip
     print("\nwork ratio = check work (check_table_file alone; for GX rows it includes building "
           "the GX context and validating, not importing GX) / pandas read time alone. "
           "process ratio = whole srs check process / whole pandas process (interpreter, "
