@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from include.checks.findings import Finding, Location, Severity
+from include.checks.findings import SDC_SEVERITY, Finding, Location, Severity
 from include.checks.policy import CheckPolicy
 
 RESULTS_NAME = "results.json"
@@ -57,14 +57,6 @@ CHECK_RULES: dict[str, tuple[str, str | None]] = {
     "AllSameValuesCheck": ("zero_cell", "all_same"),
     "all-values-are-same": ("zero_cell", "all_same"),
     "negative": ("negative_values", None),
-}
-SEVERITY = {
-    "threshold": Severity.BLOCK,
-    "dominance": Severity.BLOCK,
-    "p_ratio": Severity.BLOCK,
-    "degrees_of_freedom": Severity.BLOCK,
-    "zero_cell": Severity.REVIEW,
-    "negative_values": Severity.REVIEW,
 }
 # config.json keys, our policy field, and whether a larger value is the stricter one.
 PARAMETERS = (
@@ -378,7 +370,7 @@ def apply(
     blocked = False
     for cell in acro_file.cells:
         rule, kind = CHECK_RULES.get(cell.check, (RULE, cell.check))
-        severity = SEVERITY.get(rule, Severity.REVIEW)
+        severity = SDC_SEVERITY.get(rule, Severity.REVIEW)
         location = Location(
             file=acro_file.rel,
             row=lines.get(cell.row) if cell.row is not None else None,

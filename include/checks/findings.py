@@ -14,6 +14,17 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+# The severity of each statistical (SDC) rule, as in RULES.md; one table for every checker.
+SDC_SEVERITY = {
+    "threshold": Severity.BLOCK,
+    "dominance": Severity.BLOCK,
+    "p_ratio": Severity.BLOCK,
+    "degrees_of_freedom": Severity.BLOCK,
+    "zero_cell": Severity.REVIEW,
+    "negative_values": Severity.REVIEW,
+}
+
+
 SEVERITY_ORDER = {Severity.BLOCK: 0, Severity.REVIEW: 1, Severity.INFO: 2}
 
 

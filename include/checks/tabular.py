@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from include.checks.findings import Finding, Location, Severity, sort_findings
+from include.checks.findings import SDC_SEVERITY, Finding, Location, Severity, sort_findings
 from include.checks.identifiers import (
     CELL_PREFILTER,
     HEADER_VALUE_PATTERNS,
@@ -65,14 +65,6 @@ STATS: dict[str, float] = {"gx_import_s": 0.0, "gx_validate_s": 0.0, "gx_candida
 
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _EXTRA_COLUMN = "(fields beyond the header)"
-_SEVERITY = {
-    "threshold": Severity.BLOCK,
-    "dominance": Severity.BLOCK,
-    "p_ratio": Severity.BLOCK,
-    "degrees_of_freedom": Severity.BLOCK,
-    "zero_cell": Severity.REVIEW,
-    "negative_values": Severity.REVIEW,
-}
 
 
 # --------------------------------------------------------------------------------- sources
@@ -778,7 +770,7 @@ class _TableCheck:
                     Finding(
                         rule=summary_rule,
                         kind=summary_kind,
-                        severity=_SEVERITY.get(summary_rule, Severity.BLOCK),
+                        severity=SDC_SEVERITY.get(summary_rule, Severity.BLOCK),
                         message=(
                             f"{more:,} more cell{'s' if more != 1 else ''} in column {name!r} "
                             f"fail the same rule ({tally.total:,} in all); only the first "
