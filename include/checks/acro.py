@@ -397,7 +397,7 @@ def apply(
                      f"output {acro_file.uid!r}: {acro_file.exception!r}. Only an officer can "
                      "grant it, as an exemption in their decision.", here, kind="exception")
         )  # fmt: skip
-    elif acro_file.status not in ("pass", "fail"):
+    if acro_file.status not in ("pass", "fail"):
         out.append(
             _finding(RULE, Severity.REVIEW, f"ACRO asks for review of output {acro_file.uid!r}: "
                      f"{acro_file.summary or acro_file.status}.", here, kind="review")

@@ -91,6 +91,17 @@ def test_a_file_changed_after_acro_is_checked_as_an_ordinary_file(acro_folder):
     assert located(report, "output_0_0.csv", "threshold")  # the other outputs still use ACRO
 
 
+def test_a_review_status_with_an_exception_shows_both(acro_folder):
+    results = acro_folder / "results.json"
+    data = json.loads(results.read_text())
+    data["results"]["output_2"]["status"] = "review"
+    data["results"]["output_2"]["exception"] = "rounded to the nearest 100"
+    results.write_text(json.dumps(data))
+    report = check_path(acro_folder, CheckPolicy())
+    kinds = {f.kind for f in findings_of(report, "output_2_0.csv") if f.rule == "acro_results"}
+    assert kinds == {"exception", "review"}
+
+
 def test_a_forged_pass_cannot_hide_a_small_count(acro_folder):
     results = acro_folder / "results.json"
     data = json.loads(results.read_text())
