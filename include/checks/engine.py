@@ -9,6 +9,7 @@ a guard: an unexpected exception becomes an `unreadable` finding on that file, n
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import os
@@ -271,7 +272,10 @@ def _content(entry: _Entry, cls: fl.FileClass, policy: CheckPolicy) -> list[Find
     return []
 
 
-def _check_file(entry: _Entry, role: str, policy: CheckPolicy) -> FileResult:
+def _check_file(
+    entry: _Entry, role: str, policy: CheckPolicy, sha: str | None = None
+) -> FileResult:
+    """``sha``: the file's SHA-256 when the caller has already computed it."""
     rel = entry.rel
     size = entry.st.st_size if entry.st is not None else None
     if entry.problem is not None:
@@ -288,8 +292,7 @@ def _check_file(entry: _Entry, role: str, policy: CheckPolicy) -> FileResult:
 
     findings += _guard(rel, classify)
     cls = holder[0] if holder else fl.FileClass("unknown")
-    sha = None
-    if size <= policy.max_file_bytes:
+    if sha is None and size <= policy.max_file_bytes:
         try:
             sha = sha256_file(entry.path)
         except OSError as exc:
@@ -317,10 +320,11 @@ def _check_acro_file(
 ) -> FileResult:
     """A file ACRO wrote: its frequency tables' cells are all counts to us too, and ACRO's
     results apply only when the file is the one ACRO checked (same SHA-256)."""
-    try:
-        verified = acro_file.checksum == sha256_file(entry.path)
-    except OSError:
-        verified = False
+    sha = None
+    if entry.st is not None and entry.st.st_size <= policy.max_file_bytes:
+        with contextlib.suppress(OSError):  # _check_file reports an unreadable file
+            sha = sha256_file(entry.path)
+    verified = sha is not None and acro_file.checksum == sha
     if verified and acro_file.frequency and ft.extension(entry.rel) in (".csv", ".tsv"):
         from include.checks import tabular
 
@@ -334,7 +338,7 @@ def _check_acro_file(
             declared = dict(policy.declared_counts)
             declared[entry.rel] = tuple(dict.fromkeys(declared.get(entry.rel, ()) + counts))
             policy = replace(policy, declared_counts=declared)
-    result = _check_file(entry, role, policy)
+    result = _check_file(entry, role, policy, sha)
     result.findings = acro.apply(result.findings, acro_file, Path(entry.path), verified)
     if role == ROLE_SUPPORTING:
         result.findings = [_supporting(f) for f in result.findings]
