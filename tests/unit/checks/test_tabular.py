@@ -360,6 +360,40 @@ def test_tables_wider_than_excel_allows_are_refused(tmp_path, text, what):
     assert what in finding.message
 
 
+def _random_csv(rng) -> tuple[str, set[tuple[str, int]]]:
+    """A CSV with blank lines, CRLF or LF, quoted commas and line breaks, and the threshold
+    findings a person would expect: (rule, line where the record starts)."""
+    eol = rng.choice(["\n", "\r\n"])
+    lines = [""] * rng.randint(0, 2) + ["group,note,n"]
+    expected = set()
+    for i in range(rng.randint(1, 60)):
+        if rng.random() < 0.1:
+            lines.append("")
+        note = rng.choice(["plain", '"a, b"', '"two\nlines"', '"say ""hi"""', ""])
+        n = rng.choice([0, 3, 9, 10, 40, 1200])
+        start = len(lines) + 1 + sum(x.count("\n") for x in lines)
+        if 0 < n < 10:
+            expected.add(("threshold", start))
+        lines.append(f"g{i},{note},{n}")
+    return eol.join(lines) + eol, expected
+
+
+@pytest.mark.parametrize("block", [256, 4096, 8 << 20])
+def test_row_numbers_match_a_person_counting_lines(tmp_path, monkeypatch, block):
+    """Whatever path reads the file (pyarrow blocks, read-ahead, the csv module after a
+    quoted line break across blocks), a finding's row is the line its record starts on."""
+    import random
+
+    monkeypatch.setattr(tabular, "CSV_BLOCK_BYTES", block)
+    rng = random.Random(block)
+    for case in range(40):
+        text, expected = _random_csv(rng)
+        path = tmp_path / f"r{case}.csv"
+        path.write_bytes(text.encode())
+        got = {(f.rule, f.location.row) for f in check(path) if f.rule == "threshold"}
+        assert got == expected, (case, text)
+
+
 def test_tsv_and_ragged_rows(tmp_path):
     path = tmp_path / "t.tsv"
     path.write_text("group\tn\na\t3\nb\t40\textra jane@example.org\n")
