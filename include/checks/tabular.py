@@ -432,6 +432,10 @@ class _TableCheck:
         self.nonempty: dict[int, int] = {}  # first non-empty row of min/max columns
         self.data_rows = 0
         self._float_memo: dict[int, Any] = {}
+        # Plain-number columns: how many bare 10-digit values each holds (see _chance_nhs).
+        self.bare_ten: dict[int, int] = {}
+        self.textual: set[int] = set()  # scanned columns with a block that was not all numbers
+        self.chance_nhs: list[tuple[int, int, int]] = []  # (column, valid, bare 10-digit)
         self.multiline = False  # a CSV value spans lines: rows need exact line mapping
 
     # ---- helpers
@@ -562,6 +566,7 @@ class _TableCheck:
             # Numbers only: just values of 10+ characters can be identifiers (NHS, phone, RUREF).
             mask = pc.greater_equal(pc.utf8_length(arr), 10)
         else:
+            self.textual.add(col)
             # Statistical tables repeat values (categories, area codes, dates): run the regexes
             # on the distinct values only when that is much cheaper.
             encoded = pc.dictionary_encode(arr)
@@ -576,7 +581,11 @@ class _TableCheck:
         if not pc.any(mask).as_py():
             return
         mask = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
-        self.buffer("identifier", col).extend(rows[mask], arr.filter(mask).to_pylist())
+        values = arr.filter(mask).to_pylist()
+        if not text_only and col not in self.textual:
+            bare = sum(1 for v in values if len(v.strip()) == 10 and v.strip().isdigit())
+            self.bare_ten[col] = self.bare_ten.get(col, 0) + bare
+        self.buffer("identifier", col).extend(rows[mask], values)
 
     def _scan_mask(self, arr: Any) -> Any:
         _, pc, _ = _pa()
@@ -704,7 +713,20 @@ class _TableCheck:
         if any(buf.rows for buf in self.buffers.values()):
             self._validate_with_gx()
         self._overflow()
+        self._chance_nhs()
         return self._findings()
+
+    def _chance_nhs(self) -> None:
+        """About 1 in 11 ten-digit numbers passes the NHS number check digit by chance. In a
+        column of plain numbers (a turnover in pounds, say) a check digit that passes proves
+        nothing unless most of the column's 10-digit values pass: then it holds NHS numbers."""
+        for col, bare in self.bare_ten.items():
+            key = ("identifier", "nhs_number", col)
+            tally = self.tallies.get(key)
+            if col in self.textual or tally is None or tally.total * 2 > bare:
+                continue
+            del self.tallies[key]
+            self.chance_nhs.append((col, tally.total, bare))
 
     # ---- messages
 
@@ -779,6 +801,23 @@ class _TableCheck:
                         location=Location(file=self.rel, sheet=self.source.sheet, column=name),
                     )
                 )
+        for col, valid, bare in self.chance_nhs:
+            out.append(
+                Finding(
+                    rule="direct_identifier",
+                    kind="nhs_number",
+                    severity=Severity.INFO,
+                    message=(
+                        f"{valid:,} of the {bare:,} ten-digit numbers in column "
+                        f"{self.source.headers[col]!r} pass the NHS number check digit, about "
+                        "the 1 in 11 that ordinary numbers pass by chance, so they were not "
+                        "treated as NHS numbers; if the column does hold NHS numbers, remove it"
+                    ),
+                    location=Location(
+                        file=self.rel, sheet=self.source.sheet, column=self.source.headers[col]
+                    ),  # fmt: skip
+                )
+            )
         for col in self.minmax_cols:
             if col in self.nonempty:
                 name = self.source.headers[col]

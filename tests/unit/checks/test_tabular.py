@@ -208,6 +208,42 @@ def test_statistical_lookalikes_are_not_identifiers(tmp_path, fmt):
     assert rules(findings) == []
 
 
+def _ten_digit_numbers(count: int, seed: int) -> list[int]:
+    import random
+
+    rng = random.Random(seed)
+    return [rng.randint(10**9, 10**10 - 1) for _ in range(count)]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_ten_digit_magnitudes_are_not_nhs_numbers_by_chance(tmp_path, fmt):
+    """Turnover in pounds: about 1 in 11 values passes the NHS check digit by chance."""
+    from include.checks.identifiers import is_nhs_number
+
+    values = _ten_digit_numbers(200, seed=7)
+    valid = sum(is_nhs_number(str(v)) for v in values)
+    assert 5 < valid < 40  # the premise: some pass by chance
+    rows = [[f"S{i}", v, 40] for i, v in enumerate(values)]
+    findings = check(write(tmp_path, fmt, ["sector", "turnover_gbp", "n"], rows))
+    [note] = findings
+    assert (note.rule, note.kind, note.severity) == ("direct_identifier", "nhs_number",
+                                                     Severity.INFO)  # fmt: skip
+    assert f"{valid} of the 200 ten-digit numbers in column 'turnover_gbp'" in note.message
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_column_of_nhs_numbers_under_any_header_still_blocks(tmp_path, fmt):
+    from include.checks.identifiers import is_nhs_number
+
+    nhs = [v for v in _ten_digit_numbers(400, seed=3) if is_nhs_number(str(v))][:20]
+    rows = [[f"g{i}", v, 40] for i, v in enumerate(nhs)]
+    findings = check(write(tmp_path, fmt, ["group", "ref", "n"], rows))
+    assert {(f.rule, f.kind, f.severity) for f in findings} == {
+        ("direct_identifier", "nhs_number", Severity.BLOCK)
+    }
+    assert len(findings) == 20
+
+
 HEADER_CASES = [
     ("name", "Jane Smith", "person_name"),
     ("surname", "Smith", "person_name"),
