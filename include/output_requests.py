@@ -551,10 +551,14 @@ def _check_summary(data: dict[str, Any]) -> dict[str, Any]:
         "files": [
             {"path": fr["path"], "role": fr["role"], "type": fr["type"]} for fr in data["files"]
         ],
-        "direct_identifiers": sum(
-            1 for fr in data["files"] for f in fr["findings"] if f["rule"] == "direct_identifier"
-        ),
+        "direct_identifiers": sum(1 for fr in data["files"] for f in fr["findings"] if _found(f)),
     }
+
+
+def _found(finding: dict[str, Any]) -> bool:
+    """A direct identifier the checks found (a blocking one: a chance match an officer is
+    asked to look at is not an incident)."""
+    return finding["rule"] == "direct_identifier" and finding["severity"] == "block"
 
 
 def _report_incident(p: Pipeline, ticket: Ticket, data: dict[str, Any]) -> None:
@@ -563,7 +567,7 @@ def _report_incident(p: Pipeline, ticket: Ticket, data: dict[str, Any]) -> None:
         {**f, "where": _where(f, fr["path"])}
         for fr in data["files"]
         for f in fr["findings"]
-        if f["rule"] == "direct_identifier"
+        if _found(f)
     ]
     if not found:
         return

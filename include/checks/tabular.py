@@ -806,12 +806,13 @@ class _TableCheck:
                 Finding(
                     rule="direct_identifier",
                     kind="nhs_number",
-                    severity=Severity.INFO,
+                    severity=Severity.REVIEW,  # an officer judges; the researcher need not act
                     message=(
                         f"{valid:,} of the {bare:,} ten-digit numbers in column "
                         f"{self.source.headers[col]!r} pass the NHS number check digit, about "
                         "the 1 in 11 that ordinary numbers pass by chance, so they were not "
-                        "treated as NHS numbers; if the column does hold NHS numbers, remove it"
+                        "blocked as NHS numbers; an officer will check that the column holds "
+                        "ordinary numbers (if it holds NHS numbers, remove it)"
                     ),
                     location=Location(
                         file=self.rel, sheet=self.source.sheet, column=self.source.headers[col]

@@ -254,6 +254,21 @@ def test_direct_identifier_is_an_incident(p, smtp_sink):
         out.officers_decision(p, t.stats_id, passes(t))
 
 
+def test_a_chance_check_digit_match_is_for_review_not_an_incident(p):
+    """Ten-digit turnovers: about 1 in 11 passes the NHS check digit by chance."""
+    import random
+
+    rng = random.Random(7)
+    rows = "".join(f"S{i},{rng.randint(10**9, 10**10 - 1)},40\n" for i in range(100))
+    place = Place(DEMO_PROJECT, "Ready for Checking", DEMO_FOLDER)
+    p.storage.write_bytes(place, "energy_by_tenure_region.csv", f"sector,turnover_gbp,n\n{rows}".encode())
+    t = p.store.get(submit(p).stats_id)
+    out.take_snapshot(p, t.stats_id)
+    summary = out.run_checks(p, t.stats_id)
+    assert summary["direct_identifiers"] == 0
+    assert not any(e.action == "incident" for e in p.store.audit(t.stats_id))
+
+
 def test_intake_of_a_closed_ticket_goes_no_further(p):
     t = out.register(p, kind="output", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", via="test")
     p.store.transition(t.stats_id, S.CLOSED_PROJECT_ENDED, actor="closure")
