@@ -604,6 +604,11 @@ _DATE = (
     r",?\s+\d{4})"
 )
 
+_TITLE_NAME = (
+    r"(?<![\w.])(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Revd?)\.? [A-Z](?:[a-z]+|'[A-Z][a-z]+)"
+    r"(?:[-'][A-Z]?[a-z]+)*\b"
+)
+
 # (kind, compiled pattern, validator of the matched text or None)
 _TEXT_RULES: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
     ("email", re.compile(r"(?<![\w.+-])" + _EMAIL.pattern + r"(?![\w-])"), None),
@@ -690,6 +695,9 @@ _TEXT_RULES: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
         ),
         None,
     ),
+    # A title before a capitalised name ("Dr Patel", "Mrs. O'Neill"): titles are case-exact
+    # so MRSA, MS Word and "Professional" are not titles.
+    ("person_name", re.compile(_TITLE_NAME), None),
 ]
 
 # An RE2-compatible superset of _TEXT_RULES, for the vectorised prefilter over table cells.
@@ -706,6 +714,7 @@ TEXT_PREFILTER = (
     r"|(?i:d\.?o\.?[bd]|birth|death|born|died|ruref|luref|entref|uprn|passport|ukprn|\burn\b|"
     r"laestab|easting|northing|\blat|\blon|forename|surname|first name|last name|full name|"
     r"patient name|respondent name)"
+    r"|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Revd?)\.? [A-Z]"
 )
 # A whole cell that is a lower-case or unspaced postcode/NINo (the text rules want upper case).
 CELL_PREFILTER = r"(?i)^\s*(?:[a-z]{1,2}\d[a-z\d]?\s*\d[a-z]{2}|[a-z]{2}\s?\d{6}\s?[a-d])\s*$"

@@ -188,6 +188,24 @@ def test_statistical_text_is_not_flagged():
     assert find_identifiers(text) == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["seen by Dr Patel on Tuesday", "Mrs. O'Neill called", "letter to Mr Smith-Jones",
+     "Prof Okafor's cohort", "Sir Ken Dodd", "Mx Rivera"],
+)  # fmt: skip
+def test_a_title_before_a_name_is_a_person_name(text):
+    assert [m.kind for m in find_identifiers(text)] == ["person_name"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["MRSA cases", "MS Word", "Professional services", "Dr. who", "title: Mr/Mrs/Ms",
+     "Park Dr, London", "Mr", "DR CONGO", "Misc. items", "Revenue rose"],
+)  # fmt: skip
+def test_titles_without_a_name_and_lookalikes_are_not_names(text):
+    assert find_identifiers(text) == []
+
+
 def test_value_kinds_respect_allowed_and_business_context():
     assert value_identifier_kinds("SW1A 1AA") == ["postcode"]
     assert value_identifier_kinds("SW1A 1AA", allowed=frozenset({"postcode"})) == []

@@ -245,6 +245,15 @@ def test_a_column_of_nhs_numbers_under_any_header_still_blocks(tmp_path, fmt):
     assert len(findings) == 20
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_titled_name_in_a_free_text_cell_blocks(tmp_path, fmt):
+    rows = [["a", "seen by Dr Patel", 40], ["b", "MRSA ward", 50], ["c", "Professional", 60]]
+    findings = check(write(tmp_path, fmt, ["group", "notes", "n"], rows))
+    assert [(f.rule, f.kind, f.location.row) for f in findings] == [
+        ("direct_identifier", "person_name", 2)
+    ]
+
+
 HEADER_CASES = [
     ("name", "Jane Smith", "person_name"),
     ("surname", "Smith", "person_name"),
