@@ -183,7 +183,8 @@ def check_incoming(p: Pipeline, ticket: Ticket, local: Path) -> Any:
 
     receiving = p.project(receiving_project(ticket))
     policy = policy_of(receiving, kind=ticket.kind, max_file_bytes=p.settings.max_file_bytes)
-    report = check_path(local, policy)  # the form is recognised by its name and not checked
+    # The form is recognised by its name and not checked; every other file will be placed.
+    report = check_path(local, policy, incoming=True)
     for fr in report.files:  # SDC rules protect released tables; nothing here is released
         fr.findings = [f for f in fr.findings if f.rule not in SDC_RULES]
     form_rel = next((fr.path for fr in report.files if fr.role == "form"), None)

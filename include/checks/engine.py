@@ -460,11 +460,14 @@ def check_path(
     *,
     request: bool = False,
     roles: dict[str, str] | None = None,
+    incoming: bool = False,
 ) -> CheckReport:
     """Check a request folder (or a single file) and return the report.
 
     `roles` maps relative paths (with '/') to "output" or "supporting"; it overrides the form.
-    `request=True` also runs the request-form and folder rules (a folder is required)."""
+    `request=True` also runs the request-form and folder rules (a folder is required).
+    `incoming=True` (ingest, transfer): every file is placed, so none is supporting material,
+    ACRO's own files included (their JSON stays banned)."""
     root = Path(path)
     st = os.lstat(root)  # FileNotFoundError for a missing path, on purpose
     report = CheckReport(root=str(root))
@@ -603,7 +606,7 @@ def check_path(
             role = ROLE_FORM
         else:
             # ACRO's own files are evidence for the checker unless the researcher says otherwise.
-            default = ROLE_SUPPORTING if entry.rel in acro_meta else ROLE_OUTPUT
+            default = ROLE_SUPPORTING if entry.rel in acro_meta and not incoming else ROLE_OUTPUT
             role = explicit.get(key) or form_roles.get(key) or default
         acro_file = acro_files.get(entry.rel)
         if acro_file is None:

@@ -80,6 +80,13 @@ def test_acro_own_files_are_supporting_and_not_banned(acro_folder):
     assert [f.kind for f in findings_of(report, "results.json")] == ["metadata"]
 
 
+def test_ingest_and_transfer_place_every_file_so_acro_json_stays_banned(acro_folder):
+    report = check_path(acro_folder, CheckPolicy(), incoming=True)
+    results = next(f for f in report.files if f.path == "results.json")
+    assert results.role == "output"
+    assert [f.rule for f in results.findings] == ["banned_file_type"]
+
+
 def test_a_file_changed_after_acro_is_checked_as_an_ordinary_file(acro_folder):
     table = acro_folder / "output_1_0.csv"
     table.write_text(table.read_text().replace("West", "Wales"))
