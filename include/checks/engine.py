@@ -325,10 +325,11 @@ def _check_acro_file(
         with contextlib.suppress(OSError):  # _check_file reports an unreadable file
             sha = sha256_file(entry.path)
     verified = sha is not None and acro_file.checksum == sha
-    if verified and acro_file.frequency and ft.extension(entry.rel) in (".csv", ".tsv"):
+    extension = ft.extension(entry.rel)
+    if verified and acro_file.frequency and extension in (".csv", ".tsv"):
         from include.checks import tabular
 
-        delimiter = "\t" if ft.extension(entry.rel) == ".tsv" else ","
+        delimiter = "\t" if extension == ".tsv" else ","
         try:
             headers = tabular.csv_headers(Path(entry.path), delimiter)
         except Exception:  # an unreadable table is reported by its own checks

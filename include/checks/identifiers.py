@@ -604,10 +604,8 @@ _DATE = (
     r",?\s+\d{4})"
 )
 
-_TITLE_NAME = (
-    r"(?<![\w.])(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Revd?)\.? [A-Z](?:[a-z]+|'[A-Z][a-z]+)"
-    r"(?:[-'][A-Z]?[a-z]+)*\b"
-)
+_TITLES = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Revd?)\.? "  # a person's title, case-exact
+_TITLE_NAME = r"(?<![\w.])" + _TITLES + r"[A-Z](?:[a-z]+|'[A-Z][a-z]+)(?:[-'][A-Z]?[a-z]+)*\b"
 
 # (kind, compiled pattern, validator of the matched text or None)
 _TEXT_RULES: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
@@ -714,7 +712,7 @@ TEXT_PREFILTER = (
     r"|(?i:d\.?o\.?[bd]|birth|death|born|died|ruref|luref|entref|uprn|passport|ukprn|\burn\b|"
     r"laestab|easting|northing|\blat|\blon|forename|surname|first name|last name|full name|"
     r"patient name|respondent name)"
-    r"|\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Revd?)\.? [A-Z]"
+    r"|\b" + _TITLES + r"[A-Z]"
 )
 # A whole cell that is a lower-case or unspaced postcode/NINo (the text rules want upper case).
 CELL_PREFILTER = r"(?i)^\s*(?:[a-z]{1,2}\d[a-z\d]?\s*\d[a-z]{2}|[a-z]{2}\s?\d{6}\s?[a-d])\s*$"
