@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 from airflow.task.trigger_rule import TriggerRule
 from srs_signoff import SignOffOperator
-from srs_tasks import REQUEST_DEFAULT_ARGS, run_step
+from srs_tasks import REQUEST_DEFAULT_ARGS, recorded_responses, run_step, stats_id_of
 
 DOC = """
 ### Output request (guidance section 3)
@@ -87,42 +87,45 @@ with DAG(
         from include.output_requests import intake as register
 
         params = context["params"]
-        result = register(
+        result = run_step(
+            register,
             _pipeline(),
             project=params["project"],
             folder=params["folder"],
             requester=params["researcher"],
             run_id=context["run_id"],
             stats_id=params.get("stats_id") or None,
+            # Who started the run, as Airflow authenticated them (not a conf field).
+            started_by=context["dag_run"].triggering_user_name,
         )
         if not result.accepted:
             print(f"{result.stats_id} rejected: " + "; ".join(str(r) for r in result.reasons))
             return None
         return result.to_xcom()
 
+    # Every task below acts on the ticket whose round this run is (stats_id_of reads the
+    # ticket store); ``request`` only orders the tasks, an XCom being writable by users.
     @task
-    def snapshot(request: dict[str, Any]) -> dict[str, Any]:
+    def snapshot(_request: dict[str, Any], **context) -> dict[str, Any]:
         from include.output_requests import take_snapshot
 
-        return run_step(take_snapshot, _pipeline(), request["stats_id"])
+        return run_step(take_snapshot, _pipeline(), stats_id_of(context))
 
     @task
-    def automated_checks(request: dict[str, Any], _snapshot: dict[str, Any]) -> dict[str, Any]:
+    def automated_checks(_request: dict[str, Any], _snapshot: dict[str, Any], **context) -> dict[str, Any]:
         from include.output_requests import run_checks
 
-        summary = run_step(run_checks, _pipeline(), request["stats_id"])
+        summary = run_step(run_checks, _pipeline(), stats_id_of(context))
         return {k: summary[k] for k in ("verdict", "summary")}
 
     @task.branch(retries=0)
-    def officers_decision(request: dict[str, Any], **context) -> str:
-        from include.output_requests import Response
+    def officers_decision(_request: dict[str, Any], **context) -> str:
         from include.output_requests import officers_decision as decide
 
-        ti = context["ti"]
-        responses = [
-            Response.from_payload(ti.xcom_pull(task_ids=s), s) for s in ("officer_1", "officer_2")
-        ]
-        outcome = run_step(decide, _pipeline(), request["stats_id"], responses)
+        stats_id = stats_id_of(context)
+        steps = [(s, -1, s, None) for s in ("officer_1", "officer_2")]
+        responses = recorded_responses(context, stats_id, steps)
+        outcome = run_step(decide, _pipeline(), stats_id, responses)
         return {
             "release": "release",
             "data_owner": "data_owner_datasets",
@@ -130,54 +133,53 @@ with DAG(
         }[outcome]
 
     @task
-    def data_owner_datasets(request: dict[str, Any]) -> list[str]:
+    def data_owner_datasets(_request: dict[str, Any], **context) -> list[str]:
         from include.output_requests import datasets_for_approval
 
         p = _pipeline()
-        return datasets_for_approval(p.project(p.store.get(request["stats_id"]).project))
+        return datasets_for_approval(p.project(p.store.get(stats_id_of(context)).project))
 
     @task.branch(retries=0)
-    def data_owners_decision(request: dict[str, Any], datasets: list[str], **context) -> str:
-        from include.output_requests import Response, data_owner_decision
+    def data_owners_decision(_request: dict[str, Any], **context) -> str:
+        from include.output_requests import data_owner_decision, datasets_for_approval
 
-        # One mapped sign-off per dataset, in the order data_owner_datasets returned them.
-        payloads = context["ti"].xcom_pull(
-            task_ids="data_owner_signoff", map_indexes=list(range(len(datasets)))
-        )
-        responses = [
-            Response.from_payload(pl, f"data_owner_{d}", d)
-            for pl, d in zip(payloads, datasets, strict=True)
-        ]
-        outcome = run_step(data_owner_decision, _pipeline(), request["stats_id"], responses)
+        p, stats_id = _pipeline(), stats_id_of(context)
+        # One mapped sign-off per dataset, in the order data_owner_datasets returned them (read
+        # again from the registry, not from that task's XCom).
+        datasets = datasets_for_approval(p.project(p.store.get(stats_id).project))
+        steps = [("data_owner_signoff", i, f"data_owner_{d}", d) for i, d in enumerate(datasets)]
+        responses = recorded_responses(context, stats_id, steps)
+        outcome = run_step(data_owner_decision, p, stats_id, responses)
         return "release" if outcome == "release" else "request_revisions"
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-    def request_revisions(request: dict[str, Any]) -> None:
+    def request_revisions(_request: dict[str, Any], **context) -> None:
         from include.output_requests import request_revisions as ask
 
-        run_step(ask, _pipeline(), request["stats_id"])
+        run_step(ask, _pipeline(), stats_id_of(context))
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-    def release(request: dict[str, Any]) -> dict[str, Any]:
+    def release(_request: dict[str, Any], **context) -> dict[str, Any]:
         from include.output_requests import release as send
 
-        return run_step(send, _pipeline(), request["stats_id"])
+        return run_step(send, _pipeline(), stats_id_of(context))
 
     @task
-    def archive(request: dict[str, Any], _released: dict[str, Any]) -> dict[str, Any]:
+    def archive(_request: dict[str, Any], _released: dict[str, Any], **context) -> dict[str, Any]:
         from include.output_requests import archive as keep
 
-        return run_step(keep, _pipeline(), request["stats_id"])
+        return run_step(keep, _pipeline(), stats_id_of(context))
 
     request = intake()
     checks = automated_checks(request, snapshot(request))
     officers = [SignOffOperator(task_id=f"officer_{n}", role="officer", slot=n - 1) for n in (1, 2)]
     decision = officers_decision(request)
     datasets = data_owner_datasets(request)
-    owners = SignOffOperator.partial(
-        task_id="data_owner_signoff", role="data_owner", retries=0
-    ).expand(dataset=datasets)
-    owners_decision = data_owners_decision(request, datasets)
+    owners = SignOffOperator.partial(task_id="data_owner_signoff", role="data_owner").expand(
+        dataset=datasets
+    )
+    owners_decision = data_owners_decision(request)
+    datasets >> owners_decision
     revisions = request_revisions(request)
     released = release(request)
 

@@ -129,6 +129,49 @@ class AirflowAPI:
                 f"cannot skip {task_id}[{map_index}] of {dag_id} run {run_id}: {r.status_code} {r.text}"
             )
 
+    # --- sign-offs: what Airflow itself recorded (never a task's XCom or state) --------------
+
+    def _get_json(self, path: str, what: str, **params: Any) -> dict[str, Any] | None:
+        """GET one resource; None if Airflow has no such thing (404)."""
+        r = self._call("GET", path, params=params or None)
+        if r.status_code == 404:
+            return None
+        if r.status_code >= 400:
+            raise AirflowAPIError(f"cannot read {what}: {r.status_code} {r.text}")
+        return r.json()
+
+    def task_instance(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+    ) -> dict[str, Any] | None:
+        """A task instance's current state and try number; None if there is no such instance."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        if map_index >= 0:
+            path += f"/{map_index}"
+        return self._get_json(path, f"task {task_id}[{map_index}] of {dag_id} run {run_id}")
+
+    def hitl_detail(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int
+    ) -> dict[str, Any] | None:
+        """The Human-in-the-loop record of one try of a task (who Airflow authenticated as the
+        responder, the option, the form input, when); None if that try asked nobody."""
+        return self._get_json(
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}"
+            f"/hitlDetails/tries/{try_number}",
+            f"the sign-off record of {task_id}[{map_index}] try {try_number} of {run_id}",
+        )
+
+    def run_changes(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Who changed what in a run through Airflow (its audit log: state changes, XCom
+        writes, answers), oldest first."""
+        found = self._get_json(
+            "/eventLogs", f"the event log of {dag_id}", dag_id=dag_id, order_by="when", limit=500
+        )
+        return [
+            {k: e.get(k) for k in ("when", "owner", "event", "task_id", "map_index", "extra")}
+            for e in (found or {}).get("event_logs", [])
+            if e.get("run_id") == run_id or run_id in str(e.get("extra") or "")
+        ]
+
     def set_run_note(self, dag_id: str, run_id: str, note: str) -> bool:
         """Set a run's note (shown in the UI); False if there is no such run."""
         r = self._call(

@@ -76,6 +76,7 @@ def intake_ingest(
     requester: str,
     run_id: str,
     stats_id: str | None = None,
+    started_by: str | None = None,
 ) -> IntakeResult:
     _same_kind(p, stats_id, "ingest")
     return intake(
@@ -86,6 +87,7 @@ def intake_ingest(
         requester=requester,
         run_id=run_id,
         stats_id=stats_id,
+        started_by=started_by,
     )
 
 
@@ -99,6 +101,7 @@ def intake_transfer(
     requester: str,
     run_id: str,
     stats_id: str | None = None,
+    started_by: str | None = None,
 ) -> IntakeResult:
     """``project`` is the source; ``source_area`` its Working or Ready for Checking."""
     _same_kind(p, stats_id, "transfer")
@@ -112,6 +115,7 @@ def intake_transfer(
         stats_id=stats_id,
         destination=destination,
         details={"source_area": str(source_area).strip()},
+        started_by=started_by,
     )
 
 

@@ -7,6 +7,7 @@ Nothing here imports Airflow; the DAG only wires these together.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from include.checks.request_form import FormError, is_form_name, missing_fields, read_output_form
-from include.notifications import Attachment, disclaimer, render
+from include.notifications import Attachment, Email, disclaimer, render
 from include.permissions import (
     NotPermitted,
     assign_officers,
@@ -26,10 +27,11 @@ from include.permissions import (
 from include.pipeline import Pipeline
 from include.registry import Project, UnknownProject
 from include.request_policy import Refusal, output_eligibility
+from include.signoff_record import Response
 from include.signoffs import PASSING, validate_response
 from include.states import TicketState
 from include.storage import INGEST, Manifest, Place, StorageError, UnsafePath
-from include.tickets import Ticket
+from include.tickets import STATS_ID, Ticket, UnknownTicket
 
 S = TicketState
 READY = "Ready for Checking"
@@ -67,33 +69,7 @@ class SignOffRequest:
     subject: str
     body: str
     assignees: tuple[tuple[str, str], ...]  # (username, display name)
-
-
-@dataclass(frozen=True)
-class Response:
-    """One person's answer to a sign-off task."""
-
-    step: str
-    user: str
-    option: str
-    guidance: str = ""
-    exemption: str = ""
-    dataset: str | None = None
-
-    @classmethod
-    def from_payload(
-        cls, payload: dict[str, Any], step: str, dataset: str | None = None
-    ) -> Response:
-        """A sign-off task's result (Airflow's HITL payload) as a Response."""
-        answers = payload.get("params_input") or {}
-        return cls(
-            step=step,
-            user=(payload.get("responded_by_user") or {}).get("id", ""),
-            option=(payload.get("chosen_options") or [""])[0],
-            guidance=str(answers.get("guidance") or ""),
-            exemption=str(answers.get("exemption") or ""),
-            dataset=dataset,
-        )
+    files: tuple[str, ...] = ()  # the request's files, each given its own guidance box
 
 
 @dataclass(frozen=True)
@@ -150,19 +126,27 @@ def intake(
     kind: str = "output",
     destination: str | None = None,
     details: dict[str, Any] | None = None,
+    started_by: str | None = None,
 ) -> IntakeResult:
     """Register the request (or its next round), decide eligibility, acknowledge or refuse.
 
     ``kind`` is output, ingest or transfer; a transfer names its ``destination`` project and
-    keeps its source area in ``details``.
+    keeps its source area in ``details``. ``started_by`` is the Airflow user who started the
+    run, as Airflow authenticated them: only operations and the submission service may.
     """
     project, folder, requester = str(project).strip(), str(folder).strip(), str(requester).strip()
+    _check_starter(p, started_by, run_id, stats_id)
     ticket = None
     if stats_id:
-        ticket = p.store.get(stats_id)
+        ticket = _ticket_for_run(p, stats_id, run_id)
         if ticket.round > 1 or ticket.state == S.REVISIONS_REQUESTED:
             return _resubmission(
-                p, stats_id=stats_id, folder=folder, requester=requester, run_id=run_id
+                p,
+                stats_id=stats_id,
+                folder=folder,
+                requester=requester,
+                run_id=run_id,
+                started_by=started_by,
             )
         # Registered before its run started (`srs submit`, the intake sweep): the ticket says what.
         project, folder, requester = ticket.project, ticket.folder, ticket.requester
@@ -179,6 +163,7 @@ def intake(
             destination_project=(str(destination).strip()[:10] or None) if destination else None,
             details={**(details or {}), "intake_run_id": run_id},
         )
+    _note_start(p, ticket, run_id, started_by)
     if ticket.state == S.REJECTED:  # a retried intake of a refused request
         return IntakeResult(False, ticket.stats_id, ticket.round, _stored_refusals(ticket))
     if ticket.state == S.CLOSED_PROJECT_ENDED:
@@ -194,6 +179,81 @@ def intake(
         return _refuse(p, ticket, reasons)
     _accept(p, ticket, p.project(ticket.project), run_id)
     return IntakeResult(True, ticket.stats_id, ticket.round)
+
+
+_RUN_OF_ROUND = re.compile(r"^(STATS\d{5,})-r(\d+)$")
+
+
+def _check_starter(p: Pipeline, started_by: str | None, run_id: str, stats_id: str | None) -> None:
+    """Refuse a run started by someone who may not start request runs (before any ticket)."""
+    from include.access import start_refusal
+
+    person = p.person(started_by) if started_by else None
+    reason = start_refusal(started_by, person, [p.settings.api_user])
+    if reason is None:
+        return
+    if stats_id and STATS_ID.match(stats_id):
+        with contextlib.suppress(UnknownTicket):
+            p.store.append_audit(
+                stats_id,
+                actor=started_by or "unknown",
+                action="run_refused",
+                details={"run_id": run_id, "reason": reason},
+            )
+    raise NotPermitted(f"run {run_id} refused: {reason}")
+
+
+def _ticket_for_run(p: Pipeline, stats_id: str, run_id: str) -> Ticket:
+    """The ticket a run with ``stats_id`` in its conf may act on: only its registered first
+    round, or the next round after revisions were requested (run ``<STATS-ID>-r<n>``)."""
+    ticket = p.store.get(stats_id)
+    if ticket.state == S.REVISIONS_REQUESTED:
+        expected = f"{stats_id}-r{ticket.round + 1}"
+    else:
+        expected = ticket.run_id
+    if run_id == expected or ticket.details.get(f"run_r{ticket.round}") == run_id:
+        return ticket
+    raise NotPermitted(
+        f"run {run_id} refused: {stats_id} is in state '{ticket.state}' at round {ticket.round}; "
+        f"the only run that may act on it now is {expected!r}"
+        + (
+            " (its next round, after revisions were requested)"
+            if ticket.state == S.REVISIONS_REQUESTED
+            else " (a second run would ask its officers twice)"
+        )
+    )
+
+
+def ticket_of_run(p: Pipeline, run_id: str) -> Ticket:
+    """The ticket whose current round this run is (never taken from a task's XCom)."""
+    match = _RUN_OF_ROUND.match(run_id)
+    if match:
+        ticket = p.store.get(match.group(1))
+        if int(match.group(2)) != ticket.round:
+            raise NotPermitted(
+                f"run {run_id} is round {match.group(2)} of {ticket.stats_id}, which is at round "
+                f"{ticket.round}: an earlier round's run cannot act on it"
+            )
+        return ticket
+    found = p.store.find(details_match={"intake_run_id": run_id})
+    if not found:
+        raise UnknownTicket(f"no ticket was registered by run {run_id}")
+    return found[0]
+
+
+def _note_start(p: Pipeline, ticket: Ticket, run_id: str, started_by: str | None) -> None:
+    """The audit keeps who started each run, beside the researcher it names (once per run)."""
+    if any(
+        e.action == "run_started" and e.details.get("run_id") == run_id
+        for e in p.store.audit(ticket.stats_id)
+    ):
+        return
+    p.store.append_audit(
+        ticket.stats_id,
+        actor=started_by or "unknown",
+        action="run_started",
+        details={"run_id": run_id, "started_by": started_by, "researcher": ticket.requester},
+    )
 
 
 def _closed(ticket: Ticket) -> IntakeResult:
@@ -378,7 +438,7 @@ def _accept(p: Pipeline, ticket: Ticket, project: Project, run_id: str) -> None:
 
 
 def _resubmission(
-    p: Pipeline, *, stats_id: str, folder: str, requester: str, run_id: str
+    p: Pipeline, *, stats_id: str, folder: str, requester: str, run_id: str, started_by: str | None
 ) -> IntakeResult:
     ticket = p.store.get(stats_id)
     if ticket.state == S.CLOSED_PROJECT_ENDED:
@@ -404,6 +464,7 @@ def _resubmission(
     ticket = p.store.set_fields(
         stats_id, actor="intake", action="round_started", details={f"run_r{ticket.round}": run_id}
     )
+    _note_start(p, ticket, run_id, started_by)
     p.email_requester(
         ticket,
         f"ack-r{ticket.round}",
@@ -606,6 +667,7 @@ def officer_request(p: Pipeline, stats_id: str, slot: int) -> SignOffRequest:
         subject,
         _signoff_body(p, ticket, checks, officer=True),
         ((username, person.name if person else username),),
+        tuple(f["path"] for f in checks.get("files", []) if f.get("role") != "form"),
     )
 
 
@@ -626,9 +688,11 @@ def data_owner_request(p: Pipeline, stats_id: str, dataset: str) -> SignOffReque
 def _signoff_body(p: Pipeline, ticket: Ticket, checks: dict[str, Any], *, officer: bool) -> str:
     summary = checks.get("summary", {})
     sev = summary.get("by_severity", {})
+    requester = p.person(ticket.requester)
+    by = f"{requester.name} ({ticket.requester})" if requester else ticket.requester
     lines = [
         f"**Request** {ticket.stats_id}, round {ticket.round}: {_what(ticket)}, "
-        f"folder `{ticket.folder}`, requested by {ticket.requester}.",
+        f"folder `{ticket.folder}`, requested by {by}.",
         "",
         f"**Automated checks: {checks.get('verdict', 'not run').upper()}** — "
         f"{sev.get('block', 0)} blocking, {sev.get('review', 0)} to review, {sev.get('info', 0)} for information.",
@@ -649,6 +713,8 @@ def _signoff_body(p: Pipeline, ticket: Ticket, checks: dict[str, Any], *, office
     files = checks.get("files", [])
     if files:
         lines += ["", "Files: " + ", ".join(f"`{f['path']}` ({f['role']})" for f in files)]
+    if ticket.round > 1:
+        lines += ["", f"**Since round {ticket.round - 1}:** " + _changes_since_last_round(ticket)]
     lines += [
         "",
         f"[Full check report and request page]({p.settings.ui_url(f'srs/requests/{ticket.stats_id}')})",
@@ -664,6 +730,34 @@ def _signoff_body(p: Pipeline, ticket: Ticket, checks: dict[str, Any], *, office
             "Choose **Approve**, or **Request revisions** with guidance for the researcher."
         )
     return "\n".join(lines)
+
+
+def round_changes(ticket: Ticket) -> dict[str, list[str]]:
+    """Files changed, added and removed since the previous round (snapshot hashes compared)."""
+    now = ticket.details.get(f"snapshot_r{ticket.round}")
+    before = ticket.details.get(f"snapshot_r{ticket.round - 1}")
+    if not now or not before:
+        return {}
+    new = {e.path: e.sha256 for e in Manifest.from_dict(now["manifest"])}
+    old = {e.path: e.sha256 for e in Manifest.from_dict(before["manifest"])}
+    return {
+        "changed": sorted(p for p in new.keys() & old.keys() if new[p] != old[p]),
+        "added": sorted(new.keys() - old.keys()),
+        "removed": sorted(old.keys() - new.keys()),
+        "unchanged": sorted(p for p in new.keys() & old.keys() if new[p] == old[p]),
+    }
+
+
+def _changes_since_last_round(ticket: Ticket) -> str:
+    changes = round_changes(ticket)
+    if not changes:
+        return "no snapshot of the previous round to compare with."
+    parts = [
+        f"{label} " + ", ".join(f"`{p}`" for p in changes[label])
+        for label in ("changed", "added", "removed")
+        if changes[label]
+    ]
+    return "; ".join(parts) + "." if parts else "no file changed (every hash is the same)."
 
 
 def _what(ticket: Ticket) -> str:
@@ -725,7 +819,9 @@ def _record(
 ) -> None:
     """Record each answer as a decision, once every answer has been found acceptable."""
     for r in responses:
-        problem = validate_response(r.option, r.guidance, r.exemption, blocking=blocking)
+        problem = validate_response(
+            r.option, r.guidance, r.exemption, blocking=blocking, files=r.files
+        )
         if problem:
             raise NotPermitted(f"{r.step} by {r.user}: {problem}")
     for r in responses:
@@ -738,7 +834,50 @@ def _record(
             outcome=r.option,
             guidance=r.guidance,
             exemption=r.exemption,
+            files=r.files,
+            responded_at=r.at,
         )
+
+
+def hold_tampered_signoffs(
+    p: Pipeline, stats_id: str, problems: Sequence[str], changes: Sequence[dict[str, Any]]
+) -> Ticket:
+    """A sign-off task's state or result is not what Airflow recorded: hold the request.
+
+    Nothing is released or placed; the audit keeps what was wrong and who changed what in the
+    run (Airflow's own log); operations are emailed at once, as for any incident.
+    """
+    ticket = p.store.get(stats_id)
+    details = {"round": ticket.round, "problems": list(problems), "changes": list(changes)[:50]}
+    if ticket.state != S.SIGNOFF_HELD:
+        ticket = p.store.transition(
+            stats_id,
+            S.SIGNOFF_HELD,
+            actor="pipeline",
+            expected=(S.AWAITING_OFFICERS, S.AWAITING_DATA_OWNER),
+            details=details,
+        )
+    p.store.append_audit(stats_id, actor="pipeline", action="signoff_tampering", details=details)
+    who = "\n".join(
+        f"  - {c.get('when')}: {c.get('owner')} {c.get('event')} {c.get('task_id') or ''}"
+        for c in changes[:20]
+    )
+    email = Email(
+        subject=f"[{stats_id}] Incident: a sign-off was not what Airflow recorded; request held",
+        body=(
+            f"Request {stats_id} (project {ticket.project}, folder {ticket.folder}, round "
+            f"{ticket.round}) is held in state signoff_held. Nothing was released or placed.\n\n"
+            "What does not agree with Airflow's record of the sign-offs:\n"
+            + "\n".join(f"  - {x}" for x in problems)
+            + "\n\nChanges people made to the run (Airflow's audit log):\n"
+            + (who or "  (none recorded)")
+            + "\n\nInvestigate with `srs ticket "
+            + stats_id
+            + "`. The request can only go on with fresh sign-offs in a new run.\n"
+        ),
+    )
+    p.email_operations(ticket, f"signoff-tampering-r{ticket.round}", email)
+    return ticket
 
 
 def datasets_for_approval(project: Project) -> list[str]:
@@ -781,22 +920,25 @@ def request_revisions(p: Pipeline, stats_id: str) -> None:
     if ticket.state == S.REVISIONS_REQUESTED:
         return
     decisions = p.store.decisions(stats_id, round=ticket.round)
-    guidance = []
+    guidance: list[dict[str, str]] = []
+    by_file: dict[str, list[dict[str, str]]] = {}
     for d in decisions:
         if d.role == "officer":
             who = f"SRS officer {d.step.rsplit('_', 1)[-1]}"
         else:
             who = f"the data owner of {d.step.removeprefix('data_owner_')}"
         if d.outcome not in PASSING or d.guidance:
-            guidance.append(
-                {"who": who, "outcome": d.outcome, "text": d.guidance or "(no comments)"}
-            )
+            text = d.guidance or ("(see the files below)" if d.files else "(no comments)")
+            guidance.append({"who": who, "outcome": d.outcome, "text": text})
+        for path, text in d.files:
+            by_file.setdefault(path, []).append({"who": who, "text": text})
     blocking = ticket.details.get(f"checks_r{ticket.round}", {}).get("blocking", [])
     p.email_requester(
         ticket,
         f"revisions-r{ticket.round}",
         "revisions",
         guidance=guidance,
+        by_file=list(by_file.items()),
         blocking=blocking,
         next_version=next_version(ticket.folder),
         area=_area_name(flow_of(ticket.kind).source(ticket)),
@@ -819,6 +961,11 @@ _COUNT = {1: "one", 2: "two"}
 
 def _verify_signoffs(p: Pipeline, ticket: Ticket, project: Project) -> None:
     """Never release (or place) without the independent officer passes and every approval."""
+    if ticket.state == S.SIGNOFF_HELD:
+        raise NotPermitted(
+            f"{ticket.stats_id} is held (signoff_held): its sign-offs were not what Airflow "
+            "recorded; nothing is released or placed until operations have investigated"
+        )
     decisions = p.store.decisions(ticket.stats_id, round=ticket.round)
     passes = {d.actor for d in decisions if d.role == "officer" and d.outcome == "Pass"}
     needed = _officers_needed(ticket)

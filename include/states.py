@@ -14,6 +14,7 @@ class TicketState(StrEnum):
     REVISIONS_REQUESTED = "revisions_requested"  # blocked: out of the queue until resubmitted
     RELEASING = "releasing"  # output: sending the cleared email
     RELEASE_HELD = "release_held"  # output could not be sent (e.g. too large); operations act
+    SIGNOFF_HELD = "signoff_held"  # a sign-off was not what Airflow recorded: nothing leaves
     RELEASED = "released"
     PLACING = "placing"  # ingest/transfer: copying into the destination Input/
     PLACED = "placed"
@@ -29,9 +30,11 @@ _FORWARD: dict[TicketState, frozenset[TicketState]] = {
     S.RECEIVED: frozenset({S.CHECKING, S.REJECTED}),
     S.CHECKING: frozenset({S.AWAITING_OFFICERS, S.REVISIONS_REQUESTED}),
     S.AWAITING_OFFICERS: frozenset(
-        {S.AWAITING_DATA_OWNER, S.RELEASING, S.PLACING, S.REVISIONS_REQUESTED}
+        {S.AWAITING_DATA_OWNER, S.RELEASING, S.PLACING, S.REVISIONS_REQUESTED, S.SIGNOFF_HELD}
     ),
-    S.AWAITING_DATA_OWNER: frozenset({S.RELEASING, S.REVISIONS_REQUESTED}),
+    S.AWAITING_DATA_OWNER: frozenset({S.RELEASING, S.REVISIONS_REQUESTED, S.SIGNOFF_HELD}),
+    # Operations investigate, then send the request back to the officers for fresh sign-offs.
+    S.SIGNOFF_HELD: frozenset({S.AWAITING_OFFICERS}),
     S.REVISIONS_REQUESTED: frozenset({S.CHECKING}),
     S.RELEASING: frozenset({S.RELEASED, S.RELEASE_HELD}),
     S.RELEASE_HELD: frozenset({S.RELEASING}),

@@ -94,6 +94,18 @@ class DecisionRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class DecisionFileRow(Base):
+    """One file's guidance in a sign-off ("what to change in this file"), beside its decision."""
+
+    __tablename__ = "decision_files"
+    __table_args__ = (UniqueConstraint("decision_id", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    text: Mapped[str] = mapped_column(Text)
+
+
 class SentEmailRow(Base):
     """One row per email a ticket has sent: its key makes a retried send a no-op."""
 
@@ -117,7 +129,9 @@ def _refuse_change(_mapper, _conn, target) -> None:
     raise AuditIsAppendOnly(f"{type(target).__tablename__} rows are append-only")
 
 
-for _table in (AuditEventRow, DecisionRow):
+_APPEND_ONLY = (AuditEventRow, DecisionRow, DecisionFileRow)
+
+for _table in _APPEND_ONLY:
     event.listen(_table, "before_update", _refuse_change)
     event.listen(_table, "before_delete", _refuse_change)
 
@@ -143,7 +157,7 @@ def _install_triggers(target, connection, **_kw) -> None:
         )
 
 
-for _table in (AuditEventRow, DecisionRow):
+for _table in _APPEND_ONLY:
     event.listen(_table.__table__, "after_create", _install_triggers)
 
 
@@ -217,6 +231,7 @@ class Decision:
     guidance: str
     exemption: str
     at: datetime
+    files: tuple[tuple[str, str], ...] = ()  # (path, what to change), in the form's order
 
 
 def _aware(value: datetime) -> datetime:
@@ -239,6 +254,20 @@ def _ticket(row: TicketRow) -> Ticket:
         updated_at=_aware(row.updated_at),
         assigned_officers=tuple(row.assigned_officers or ()),
         details=dict(row.details or {}),
+    )
+
+
+def _decision(row: DecisionRow, files: Sequence[tuple[str, str]]) -> Decision:
+    return Decision(
+        row.round,
+        row.step,
+        row.role,
+        row.actor,
+        row.outcome,
+        row.guidance,
+        row.exemption,
+        _aware(row.at),
+        tuple((path, text) for path, text in files),
     )
 
 
@@ -349,19 +378,16 @@ class TicketStore:
             q = select(DecisionRow).where(DecisionRow.ticket_id == row.id)
             if round is not None:
                 q = q.where(DecisionRow.round == round)
-            return [
-                Decision(
-                    d.round,
-                    d.step,
-                    d.role,
-                    d.actor,
-                    d.outcome,
-                    d.guidance,
-                    d.exemption,
-                    _aware(d.at),
-                )
-                for d in s.scalars(q.order_by(DecisionRow.id))
-            ]
+            rows = list(s.scalars(q.order_by(DecisionRow.id)))
+            files: dict[int, list[tuple[str, str]]] = {}
+            if rows:
+                for f in s.scalars(
+                    select(DecisionFileRow)
+                    .where(DecisionFileRow.decision_id.in_([d.id for d in rows]))
+                    .order_by(DecisionFileRow.id)
+                ):
+                    files.setdefault(f.decision_id, []).append((f.path, f.text))
+            return [_decision(d, files.get(d.id, ())) for d in rows]
 
     # --- changing -------------------------------------------------------------------------
 
@@ -493,8 +519,14 @@ class TicketStore:
         outcome: str,
         guidance: str = "",
         exemption: str = "",
+        files: Sequence[tuple[str, str]] = (),
+        responded_at: datetime | None = None,
     ) -> Decision:
-        """Record a sign-off once; recording the same step again returns the first record."""
+        """Record a sign-off once; recording the same step again returns the first record.
+
+        ``files`` is the per-file guidance; ``responded_at`` is when Airflow recorded the answer
+        (the decision's time), defaulting to now.
+        """
         with session_scope(self.url) as s:
             row = self._row(s, stats_id)
             existing = s.scalar(
@@ -514,9 +546,14 @@ class TicketStore:
                     outcome=outcome,
                     guidance=guidance,
                     exemption=exemption,
-                    at=utcnow(),
+                    at=responded_at or utcnow(),
                 )
                 s.add(existing)
+                s.flush()
+                s.add_all(
+                    DecisionFileRow(decision_id=existing.id, path=path, text=text)
+                    for path, text in files
+                )
                 s.add(
                     AuditEventRow(
                         ticket_id=row.id,
@@ -530,14 +567,18 @@ class TicketStore:
                             "outcome": outcome,
                             "guidance": guidance,
                             "exemption": exemption,
+                            "files": [list(f) for f in files],
                         },
                     )
                 )
                 s.flush()
-            e = existing
-            return Decision(
-                e.round, e.step, e.role, e.actor, e.outcome, e.guidance, e.exemption, _aware(e.at)
+                return _decision(existing, files)
+            stored = s.scalars(
+                select(DecisionFileRow)
+                .where(DecisionFileRow.decision_id == existing.id)
+                .order_by(DecisionFileRow.id)
             )
+            return _decision(existing, [(f.path, f.text) for f in stored])
 
     def claim_email(
         self, stats_id: str, key: str, *, subject: str, recipients: Sequence[str]

@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
-from airflow.sdk.exceptions import AirflowSkipException
 from airflow.task.trigger_rule import TriggerRule
 from srs_signoff import SignOffOperator
-from srs_tasks import REQUEST_DEFAULT_ARGS, run_step
+from srs_tasks import REQUEST_DEFAULT_ARGS, recorded_responses, run_step, stats_id_of
 
 OFFICER_STEPS = ("officer_1", "officer_2")  # officer_2 skips itself when one officer suffices
 
@@ -69,69 +68,68 @@ def incoming_request_dag(
                 "requester": params["researcher"],
                 "run_id": context["run_id"],
                 "stats_id": params.get("stats_id") or None,
+                # Who started the run, as Airflow authenticated them (not a conf field).
+                "started_by": context["dag_run"].triggering_user_name,
             }
             if kind == "transfer":
-                result = it.intake_transfer(
+                result = run_step(
+                    it.intake_transfer,
                     _pipeline(),
                     source_area=params["source_area"],
                     destination=params["destination"],
                     **common,
                 )
             else:
-                result = it.intake_ingest(_pipeline(), **common)
+                result = run_step(it.intake_ingest, _pipeline(), **common)
             if not result.accepted:
                 print(f"{result.stats_id} rejected: " + "; ".join(str(r) for r in result.reasons))
                 return None
             return result.to_xcom()
 
+        # Every task below acts on the ticket whose round this run is (stats_id_of reads the
+        # ticket store); ``request`` only orders the tasks, an XCom being writable by users.
         @task(task_id="quarantine")
-        def quarantine(request: dict[str, Any]) -> dict[str, Any]:
+        def quarantine(_request: dict[str, Any], **context) -> dict[str, Any]:
             from include.output_requests import take_snapshot
 
-            return run_step(take_snapshot, _pipeline(), request["stats_id"])
+            return run_step(take_snapshot, _pipeline(), stats_id_of(context))
 
         @task.branch(task_id="automated_checks")
-        def automated_checks(request: dict[str, Any], _snapshot: dict[str, Any]) -> Any:
+        def automated_checks(_request: dict[str, Any], _snapshot: dict[str, Any], **context) -> Any:
             """Checks with the receiving project's policy; blocking findings go straight back."""
             from include.output_requests import run_checks
 
-            summary = run_step(run_checks, _pipeline(), request["stats_id"])
+            summary = run_step(run_checks, _pipeline(), stats_id_of(context))
             print(f"verdict {summary['verdict']}: {summary['summary']}")
             return "request_revisions" if summary["verdict"] == "fail" else list(OFFICER_STEPS)
 
         @task.branch(retries=0, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-        def officers_decision(request: dict[str, Any], **context) -> str:
-            from include.output_requests import Response
+        def officers_decision(_request: dict[str, Any], **context) -> str:
             from include.output_requests import officers_decision as decide
 
-            responses = []
-            for step in OFFICER_STEPS:
-                payload = context["ti"].xcom_pull(task_ids=step)
-                if payload is None:  # skipped: not needed for this request
-                    continue
-                responses.append(Response.from_payload(payload, step))
-            if not responses:  # no officer was asked: the checks sent the request straight back
-                raise AirflowSkipException("no sign-off to decide: the automated checks blocked it")
-            outcome = run_step(decide, _pipeline(), request["stats_id"], responses)
+            stats_id = stats_id_of(context)
+            steps = [(step, -1, step, None) for step in OFFICER_STEPS]
+            responses = recorded_responses(context, stats_id, steps)
+            outcome = run_step(decide, _pipeline(), stats_id, responses)
             return "place" if outcome == "place" else "request_revisions"
 
         @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-        def request_revisions(request: dict[str, Any]) -> None:
+        def request_revisions(_request: dict[str, Any], **context) -> None:
             from include.output_requests import request_revisions as ask
 
-            run_step(ask, _pipeline(), request["stats_id"])
+            run_step(ask, _pipeline(), stats_id_of(context))
 
         @task
-        def place(request: dict[str, Any]) -> dict[str, Any]:
+        def place(_request: dict[str, Any], **context) -> dict[str, Any]:
             from include.ingest_transfer import place as copy_in
 
-            return run_step(copy_in, _pipeline(), request["stats_id"])
+            return run_step(copy_in, _pipeline(), stats_id_of(context))
 
         @task
-        def archive(request: dict[str, Any], _placed: dict[str, Any]) -> dict[str, Any]:
+        def archive(_request: dict[str, Any], _placed: dict[str, Any], **context) -> dict[str, Any]:
             from include.output_requests import archive as keep
 
-            return run_step(keep, _pipeline(), request["stats_id"])
+            return run_step(keep, _pipeline(), stats_id_of(context))
 
         request = intake()
         checks = automated_checks(request, quarantine(request))

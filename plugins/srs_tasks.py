@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -34,3 +34,63 @@ def run_step(step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise AirflowSkipException(str(exc)) from exc
     except (NotPermitted, ReleaseHeld) as exc:
         raise AirflowFailException(str(exc)) from exc
+
+
+def stats_id_of(context: Any) -> str:
+    """The ticket this run is a round of, from the ticket store (never from an XCom)."""
+    from include.output_requests import ticket_of_run
+    from include.pipeline import Pipeline
+
+    return run_step(ticket_of_run, Pipeline(), context["run_id"]).stats_id
+
+
+def recorded_responses(
+    context: Any, stats_id: str, steps: Sequence[tuple[str, int, str, str | None]]
+) -> list[Any]:
+    """Each sign-off's answer as Airflow recorded it, for ``steps`` of (task id, map index,
+    step name, dataset); sign-offs skipped because they were not needed are left out.
+
+    A sign-off task whose state or XCom disagrees with Airflow's record holds the request
+    (nothing is released or placed), emails operations, and fails this task.
+    """
+    from include.airflow_api import AirflowAPI
+    from include.output_requests import hold_tampered_signoffs
+    from include.pipeline import Pipeline
+    from include.signoff_record import changes_by_people, read_answer, tampering
+    from include.states import TicketState as S
+
+    p = Pipeline()
+    ticket = p.store.get(stats_id)
+    if ticket.state not in (S.AWAITING_OFFICERS, S.AWAITING_DATA_OWNER):
+        # Closed (project ended) or sent straight back by the checks: no sign-off to decide.
+        raise AirflowSkipException(f"{stats_id} is {ticket.state}: no sign-off to decide")
+    api = AirflowAPI(p.settings)
+    dag_id, run_id, ti = context["dag"].dag_id, context["run_id"], context["ti"]
+    responses, problems = [], []
+    for task_id, map_index, step, dataset in steps:
+        answer = read_answer(api, dag_id, run_id, task_id, map_index)
+        if answer is None:
+            problems.append(f"{task_id}[{map_index}] does not exist in run {run_id}")
+            continue
+        if answer.state == "skipped" and not answer.responded and not _needed(ticket, step):
+            continue
+        result = ti.xcom_pull(task_ids=task_id, map_indexes=map_index if map_index >= 0 else None)
+        problem = tampering(answer, result)
+        if problem:
+            problems.append(problem)
+        else:
+            responses.append(answer.response(step, dataset))
+    if problems:
+        changes = changes_by_people(api.run_changes(dag_id, run_id), p.settings.api_user)
+        hold_tampered_signoffs(p, stats_id, problems, changes)
+        raise AirflowFailException(
+            f"{stats_id} held (signoff_held), nothing released or placed: " + "; ".join(problems)
+        )
+    return responses
+
+
+def _needed(ticket: Any, step: str) -> bool:
+    """Officer sign-off N is needed when N officers were assigned; data owners always are."""
+    if step.startswith("officer_"):
+        return int(step.rsplit("_", 1)[-1]) <= len(ticket.assigned_officers)
+    return True

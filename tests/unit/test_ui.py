@@ -62,7 +62,8 @@ def client(p):
 def checked(p):
     """The demo request, registered, snapshotted and checked: round 1, awaiting officers."""
     result = out.intake(
-        p, project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", run_id="manual__ui_1"
+        p,
+        started_by="ops", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", run_id="manual__ui_1"
     )
     out.take_snapshot(p, result.stats_id)
     out.run_checks(p, result.stats_id)

@@ -64,13 +64,15 @@ def lay_out(p, place, files, *, listed=None, researcher="r_rahman", project=None
 
 def ingest(p, project="1234567", folder=FOLDER, requester="r_rahman", run_id="manual__1", **kw):
     return it.intake_ingest(
-        p, project=project, folder=folder, requester=requester, run_id=run_id, **kw
+        p,
+        started_by="ops", project=project, folder=folder, requester=requester, run_id=run_id, **kw
     )
 
 
 def transfer(p, requester="r_rahman", source="1234567", destination="4567890", run_id="manual__t"):
     return it.intake_transfer(
         p,
+        started_by="ops",
         project=source,
         source_area="Working",
         folder=FOLDER,

@@ -25,7 +25,7 @@ def p(demo_pipeline):
 
 
 def submit(p, run_id="manual__1", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", **kw):
-    return out.intake(p, project=project, folder=folder, requester=requester, run_id=run_id, **kw)
+    return out.intake(p, started_by="ops", project=project, folder=folder, requester=requester, run_id=run_id, **kw)
 
 
 def passes(ticket, exemption=""):

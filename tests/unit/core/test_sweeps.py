@@ -105,6 +105,7 @@ def test_new_folder_gets_one_ticket_and_one_run_however_often_swept(p, api, smtp
     # The run's intake takes over the ticket the sweep registered: still one ticket.
     result = out.intake(
         p,
+        started_by="ops",
         project=DEMO_PROJECT,
         folder=DEMO_FOLDER,
         requester="r_rahman",
@@ -143,6 +144,7 @@ def test_v2_of_a_blocked_request_starts_its_next_round(p, api, smtp_sink):
     [t] = tickets_of(p)
     out.intake(
         p,
+        started_by="ops",
         project=DEMO_PROJECT,
         folder=DEMO_FOLDER,
         requester="r_rahman",
@@ -178,6 +180,7 @@ def test_v2_of_a_blocked_request_starts_its_next_round(p, api, smtp_sink):
     # The run starts round 2; both folders are the ticket's from now on.
     r2 = out.intake(
         p,
+        started_by="ops",
         project=DEMO_PROJECT,
         folder=v2,
         requester="r_rahman",
@@ -392,7 +395,8 @@ def test_a_closed_ticket_is_never_released(p, api, smtp_sink):
     write_demo_request(p.storage)
     t = p.store.get(
         out.intake(
-            p, project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", run_id="manual__1"
+            p,
+            started_by="ops", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", run_id="manual__1"
         ).stats_id
     )
     out.take_snapshot(p, t.stats_id)
