@@ -133,8 +133,25 @@ class Mailer:
 
     def _deliver(self, msg: EmailMessage, recipients: Sequence[str]) -> None:
         host, port, login, password = self.settings.smtp_endpoint()
+        sender, data, options = wire_format(msg, recipients)
         with smtplib.SMTP(host, port, timeout=30) as smtp:
             if login:
                 smtp.starttls()
                 smtp.login(login, password or "")
-            smtp.send_message(msg, to_addrs=list(recipients))
+            smtp.sendmail(sender, list(recipients), data, mail_options=options)
+
+
+def wire_format(msg: EmailMessage, recipients: Sequence[str]) -> tuple[str, bytes, tuple[str, ...]]:
+    """(envelope sender, message bytes, MAIL options) for SMTP, with body lines left as written.
+
+    ``smtplib.SMTP.send_message`` flattens the message with a ``BytesGenerator`` that has no
+    policy, which falls back to mbox-style ``mangle_from_``: every body line starting with
+    "From " went out as ">From " (an officer's "From SRS officer 1" in the revisions email).
+    Nothing on the SMTP path needs that escaping (it is for mbox files), so the message is
+    flattened here with its own policy (``mangle_from_`` off) and CRLF line ends.
+    """
+    sender = str(msg["Sender"] or msg["From"] or "")
+    international = any(not a.isascii() for a in (sender, *recipients))
+    wire = msg.policy.clone(linesep="\r\n", mangle_from_=False, utf8=international)
+    options = ("SMTPUTF8", "BODY=8BITMIME") if international else ()
+    return sender, msg.as_bytes(policy=wire), options
