@@ -150,15 +150,17 @@ def cmd_ticket(args: argparse.Namespace) -> int:
     print(
         f"  received: {t.received_at:%Y-%m-%d %H:%M:%S %Z}   updated: {t.updated_at:%Y-%m-%d %H:%M:%S %Z}"
     )
+    named = _full_names([*t.assigned_officers, *(d.actor for d in decisions)])
     if t.assigned_officers:
-        print(f"  officers: {', '.join(t.assigned_officers)}")
+        print(f"  officers: {', '.join(named[o] for o in t.assigned_officers)}")
     if decisions:
         print("decisions:")
         for d in decisions:
             extra = f" — {d.guidance}" if d.guidance else ""
             extra += f" (exemption: {d.exemption})" if d.exemption else ""
             print(
-                f"  {d.at:%Y-%m-%d %H:%M:%S} round {d.round} {d.step} {d.actor}: {d.outcome}{extra}"
+                f"  {d.at:%Y-%m-%d %H:%M:%S} round {d.round} {d.step} {named[d.actor]}: "
+                f"{d.outcome}{extra}"
             )
     print("audit trail:")
     for e in events:
@@ -166,6 +168,20 @@ def cmd_ticket(args: argparse.Namespace) -> int:
         detail = f" {json.dumps(e.details, default=str)}" if e.details else ""
         print(f"  {e.at:%Y-%m-%d %H:%M:%S} {e.actor:<16} {e.action}{move}{detail}")
     return 0
+
+
+def _full_names(usernames: Sequence[str]) -> dict[str, str]:
+    """``username (Full Name)`` from the registry for each username; the username alone if
+    the registry does not know it (a person removed since, or ``pipeline``)."""
+    from include.db import session_scope
+    from include.registry import get_person
+
+    shown: dict[str, str] = {}
+    with session_scope(get_settings().database_url) as session:
+        for username in dict.fromkeys(usernames):
+            person = get_person(session, username)
+            shown[username] = f"{username} ({person.name})" if person else username
+    return shown
 
 
 # --- submitting ----------------------------------------------------------------------------
