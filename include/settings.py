@@ -88,6 +88,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SRS_INGEST_OFFICERS", "1", "officer sign-offs an ingest or transfer needs (1 or 2)"),
     Setting(
+        "SRS_SIGNOFF_REMINDER_DAYS",
+        "5",
+        "working days (England and Wales) a sign-off may wait before its assignees are reminded "
+        "and operations told, once",
+    ),
+    Setting(
         "SRS_API_USER", "ops", "Airflow user that `srs submit` and `srs resubmit` start runs as"
     ),
     Setting(
@@ -131,6 +137,7 @@ class Settings:
     max_file_bytes: int
     max_attachment_bytes: int
     ingest_officers: int
+    signoff_reminder_days: int
     api_base_url: str
     api_user: str
     api_password: str
@@ -150,6 +157,9 @@ class Settings:
         officers = _int(env, "SRS_INGEST_OFFICERS")
         if officers not in (1, 2):
             raise ValueError("setting SRS_INGEST_OFFICERS must be 1 or 2")
+        reminder_days = _int(env, "SRS_SIGNOFF_REMINDER_DAYS")
+        if reminder_days < 1:
+            raise ValueError("setting SRS_SIGNOFF_REMINDER_DAYS must be at least 1")
         return cls(
             airflow_home=home,
             data_dir=data,
@@ -171,6 +181,7 @@ class Settings:
             max_file_bytes=_int(env, "SRS_MAX_FILE_BYTES"),
             max_attachment_bytes=_int(env, "SRS_MAX_ATTACHMENT_BYTES"),
             ingest_officers=officers,
+            signoff_reminder_days=reminder_days,
             api_base_url=env["AIRFLOW__API__BASE_URL"].rstrip("/"),
             api_user=env["SRS_API_USER"],
             api_password=env["SRS_API_PASSWORD"],
