@@ -8,6 +8,7 @@ only (DESIGN.md principle 6); a task whose state or result disagrees with it is 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -172,6 +173,15 @@ def tampering(answer: RecordedAnswer, result: Any) -> str | None:
     return None
 
 
-def changes_by_people(changes: Sequence[Mapping[str, Any]], service_user: str) -> list[dict[str, Any]]:
-    """The run's audit-log entries made by people rather than the pipeline's own account."""
-    return [dict(c) for c in changes if c.get("owner") not in (None, "", "airflow", service_user)]
+def changes_through_the_api(changes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The run's audit-log entries that someone made through Airflow's API or UI (a state set,
+    an XCom written, an answer given), leaving out the scheduler's own task events."""
+    made = []
+    for c in changes:
+        try:
+            extra = json.loads(c.get("extra") or "{}")
+        except ValueError:
+            continue
+        if isinstance(extra, dict) and extra.get("method") not in (None, "GET"):
+            made.append(dict(c))
+    return made

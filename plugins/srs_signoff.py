@@ -155,20 +155,24 @@ class SignOffOperator(HITLOperator):
         )
 
     def _answer_of_earlier_try(self, p: Any, context: Any) -> dict[str, Any] | None:
-        """The answer Airflow recorded for an earlier try of this task, as a resume event."""
+        """The answer Airflow recorded for an earlier try of this task, as a resume event.
+
+        On a retry the task instance keeps its Human-in-the-loop record until this try asks
+        again, so an answer recorded just before the last try failed is still there.
+        """
         ti = context["ti"]
-        if ti.try_number <= 1:
+        if ti.try_number <= 1 or self._refused:  # first try, or asking again in this one
             return None
         from include.airflow_api import AirflowAPI
 
         api = AirflowAPI(p.settings)
-        for try_number in range(ti.try_number - 1, 0, -1):
+        for try_number in range(ti.try_number, 0, -1):
             detail = api.hitl_detail(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, try_number)
             if detail and detail.get("response_received"):
                 self.log.info(
-                    "Try %s was answered by %s before it failed: taking that answer.",
-                    try_number,
+                    "Taking the answer %s recorded before try %s failed.",
                     (detail.get("responded_by_user") or {}).get("id"),
+                    ti.try_number - 1,
                 )
                 return _resume_event(detail)
         return None

@@ -56,7 +56,7 @@ def recorded_responses(
     from include.airflow_api import AirflowAPI
     from include.output_requests import hold_tampered_signoffs
     from include.pipeline import Pipeline
-    from include.signoff_record import changes_by_people, read_answer, tampering
+    from include.signoff_record import changes_through_the_api, read_answer, tampering
     from include.states import TicketState as S
 
     p = Pipeline()
@@ -81,7 +81,7 @@ def recorded_responses(
         else:
             responses.append(answer.response(step, dataset))
     if problems:
-        changes = changes_by_people(api.run_changes(dag_id, run_id), p.settings.api_user)
+        changes = changes_through_the_api(api.run_changes(dag_id, run_id))
         hold_tampered_signoffs(p, stats_id, problems, changes)
         raise AirflowFailException(
             f"{stats_id} held (signoff_held), nothing released or placed: " + "; ".join(problems)

@@ -160,3 +160,15 @@ def test_tampered_sign_offs_hold_the_request_and_tell_operations(p, smtp_sink):
         out.release(p, result.stats_id)
     [mail] = [m for m in smtp_sink.messages() if "request held" in m["Subject"]]
     assert "do_lfs patch_task_instance officer_1" in mail.get_content()
+
+
+def test_who_changed_what_is_what_people_did_through_the_api():
+    from include.signoff_record import changes_through_the_api
+
+    log = [
+        {"owner": "srs-operations", "event": "running", "extra": None},
+        {"owner": "ops", "event": "get_task_instance", "extra": '{"method": "GET"}'},
+        {"owner": "do_lfs", "event": "patch_task_instance", "extra": '{"method": "PATCH", "new_state": "success"}'},
+        {"owner": "do_lfs", "event": "create_xcom_entry", "extra": '{"method": "POST"}'},
+    ]
+    assert [c["event"] for c in changes_through_the_api(log)] == ["patch_task_instance", "create_xcom_entry"]
