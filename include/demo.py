@@ -61,17 +61,23 @@ has 187 households. Means are rounded to the nearest kWh.
 """
 
 
-def airflow_users(doc: RegistryDocument) -> list[tuple[str, str]]:
-    """SimpleAuthManager users: operations as admin, officers and data owners as users.
+SIGNOFF_ROLE = "viewer"  # with include.airflow_auth.SRSAuthManager: reads, and answers HITL only
 
-    Researchers never log in to Airflow: they see only folders and emails.
+
+def airflow_users(doc: RegistryDocument) -> list[tuple[str, str]]:
+    """SimpleAuthManager users: operations as admin, officers and data owners as ``viewer``.
+
+    ``viewer`` is the narrowest role that can still answer a Required Action, and only with the
+    SRS auth manager (include/airflow_auth.py); role ``user`` could write XCom, set task states
+    and trigger runs, which forged sign-offs (issue 10). Researchers never log in to Airflow:
+    they see only folders and emails.
     """
     users: dict[str, str] = {name: "admin" for name in doc.operations}
     for name in doc.officers:
-        users.setdefault(name, "user")
+        users.setdefault(name, SIGNOFF_ROLE)
     for dataset in doc.datasets:
         for owner in dataset.data_owners:
-            users.setdefault(owner, "user")
+            users.setdefault(owner, SIGNOFF_ROLE)
     return sorted(users.items())
 
 

@@ -22,3 +22,4 @@ fi
 AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$AIRFLOW_HOME/jwt_secret")"
 export AIRFLOW__API_AUTH__JWT_SECRET
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+export AIRFLOW__CORE__AUTH_MANAGER="${AIRFLOW__CORE__AUTH_MANAGER:-include.airflow_auth.SRSAuthManager}"  # viewer answers HITL only (include/airflow_auth.py)

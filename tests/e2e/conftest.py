@@ -12,15 +12,17 @@ from tests.fixtures.s3 import TEST_KEY, TEST_REGION, s3_client
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Demo staff log in to Airflow; r_jones is a researcher of project 1234567 given a login only to
-# prove Airflow refuses a researcher's answer to that project's sign-offs.
+# Demo staff log in to Airflow as the embedded default makes them (include.demo.airflow_users):
+# officers and data owners as the narrow `viewer` of include.airflow_auth. r_jones is a
+# researcher of project 1234567 given a login only to prove Airflow refuses a researcher's
+# answer to that project's sign-offs, and that our view refuses someone who is none of staff.
 SRS_USERS = {
-    "officer_alice": "user",
-    "officer_bob": "user",
-    "officer_carol": "user",
-    "do_ashe": "user",
-    "do_lfs": "user",
-    "r_jones": "user",
+    "officer_alice": "viewer",
+    "officer_bob": "viewer",
+    "officer_carol": "viewer",
+    "do_ashe": "viewer",
+    "do_lfs": "viewer",
+    "r_jones": "viewer",
 }
 
 
