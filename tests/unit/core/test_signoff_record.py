@@ -172,3 +172,34 @@ def test_who_changed_what_is_what_people_did_through_the_api():
         {"owner": "do_lfs", "event": "create_xcom_entry", "extra": '{"method": "POST"}'},
     ]
     assert [c["event"] for c in changes_through_the_api(log)] == ["patch_task_instance", "create_xcom_entry"]
+
+
+def test_the_revisions_email_lists_guidance_file_by_file(p, smtp_sink):
+    from include.signoff_record import Response
+
+    result = start(p)
+    out.take_snapshot(p, result.stats_id)
+    out.run_checks(p, result.stats_id)
+    first, second = p.store.get(result.stats_id).assigned_officers
+    responses = [
+        Response("officer_1", first, "Request revisions", files=(("energy_by_tenure_region.csv", "Round n to 10."),)),
+        Response("officer_2", second, "Query researcher", guidance="Which year?\nFrom 2023?",
+                 files=(("energy_by_tenure_region.csv", "Say which year."), ("energy_model.py", "Drop line 3."))),
+    ]
+    assert out.officers_decision(p, result.stats_id, responses) == "revisions"
+    [d1, d2] = p.store.decisions(result.stats_id)
+    assert d2.files == (("energy_by_tenure_region.csv", "Say which year."), ("energy_model.py", "Drop line 3."))
+    out.request_revisions(p, result.stats_id)
+    [mail] = [m for m in smtp_sink.messages() if "Revisions needed" in m["Subject"]]
+    body = mail.get_content()
+    table = body.index("  energy_by_tenure_region.csv")
+    assert body.index("Round n to 10.") > table and body.index("Say which year.") > table
+    assert body.index("  energy_model.py") < body.index("Drop line 3.")
+    assert "\nFrom 2023?" in body or "  From 2023?" in body  # not mangled to '>From'
+
+
+def test_revisions_without_any_guidance_are_refused_but_per_file_guidance_counts(p):
+    from include.signoffs import validate_response
+
+    assert "needs guidance" in validate_response("Request revisions", "", "", blocking=0)
+    assert validate_response("Request revisions", "", "", blocking=0, files=[("a.csv", "fix")]) is None
