@@ -23,7 +23,7 @@ A resubmission after revisions passes the ticket's STATS-ID (`srs resubmit STATS
 | `snapshot` | copies the folder to `Output/<STATS-ID>/<folder>/` with a SHA-256 manifest |
 | `automated_checks` | `srs check` on the snapshot; a direct identifier alerts operations |
 | `officer_1`, `officer_2` | two independent officers answer in **Required Actions** |
-| `officers_decision` | verifies the two answers and chooses the next step |
+| `officers_decision` | takes each answer from Airflow's own record of it, verifies the two and chooses the next step |
 | `data_owner_signoff` | one task per *for approval* dataset |
 | `request_revisions` | one email with all guidance; the ticket is blocked until resubmitted |
 | `release` | verifies hashes and emails the output files; *for information* data owners in Bcc |
@@ -32,6 +32,10 @@ A resubmission after revisions passes the ticket's STATS-ID (`srs resubmit STATS
 **When it stops**
 - `release` failed with *release held*: the ticket is `release_held` and operations were
   emailed why (too large, a changed file). Fix the cause, then clear `release`.
+- `officers_decision` or `data_owners_decision` failed with *held (signoff_held)*: a sign-off
+  task's state or result was not what Airflow recorded (set to success by hand, XCom written).
+  Nothing was released; operations were emailed who changed what. Investigate; the request
+  goes on only with fresh sign-offs.
 - `officers_decision` failed: the answers broke the independence rules (see the ticket's
   audit trail with `srs ticket STATS…`). Nothing was released.
 - Any other failure: every task can be cleared and re-run; nothing is copied or sent twice.
