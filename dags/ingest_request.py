@@ -28,8 +28,8 @@ or through the REST API. A resubmission passes the ticket's STATS-ID (`srs resub
 **When it stops**
 - `officers_decision` failed with *held (signoff_held)*: a sign-off
   task's state or result was not what Airflow recorded (set to success by hand, XCom written).
-  Nothing was placed; operations were emailed who changed what. Investigate; the request
-  goes on only with fresh sign-offs.
+  Nothing was placed; operations were emailed who changed what. Investigate, then
+  `srs reopen STATS… --reason … --by <you>` asks the sign-offs again.
 - `officers_decision` failed: the answers broke the independence rules (see `srs ticket STATS…`).
   Nothing was placed.
 - `place` failed: the snapshot or the copy in `Input/` did not match its manifest, so nothing was

@@ -34,8 +34,8 @@ A resubmission after revisions passes the ticket's STATS-ID (`srs resubmit STATS
   emailed why (too large, a changed file). Fix the cause, then clear `release`.
 - `officers_decision` or `data_owners_decision` failed with *held (signoff_held)*: a sign-off
   task's state or result was not what Airflow recorded (set to success by hand, XCom written).
-  Nothing was released; operations were emailed who changed what. Investigate; the request
-  goes on only with fresh sign-offs.
+  Nothing was released; operations were emailed who changed what. Investigate, then
+  `srs reopen STATS… --reason … --by <you>` asks the sign-offs again.
 - `officers_decision` failed: the answers broke the independence rules (see the ticket's
   audit trail with `srs ticket STATS…`). Nothing was released.
 - Any other failure: every task can be cleared and re-run; nothing is copied or sent twice.

@@ -172,6 +172,25 @@ class AirflowAPI:
             if e.get("run_id") == run_id or run_id in str(e.get("extra") or "")
         ]
 
+    def clear_tasks(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
+        """Clear tasks of a run and everything downstream of them, so they run again."""
+        r = self._call(
+            "POST",
+            f"/dags/{dag_id}/clearTaskInstances",
+            json={
+                "dag_run_id": run_id,
+                "task_ids": task_ids,
+                "dry_run": False,
+                "only_failed": False,
+                "include_downstream": True,
+                "reset_dag_runs": True,
+            },
+        )
+        if r.status_code >= 400:
+            raise AirflowAPIError(
+                f"cannot clear {task_ids} of {dag_id} run {run_id}: {r.status_code} {r.text}"
+            )
+
     def set_run_note(self, dag_id: str, run_id: str, note: str) -> bool:
         """Set a run's note (shown in the UI); False if there is no such run."""
         r = self._call(

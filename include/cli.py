@@ -233,6 +233,31 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reopen(args: argparse.Namespace) -> int:
+    """A held request (signoff_held) goes back to its officers once operations have looked."""
+    from include.airflow_api import AirflowAPI, AirflowAPIError
+    from include.output_requests import SIGNOFF_TASKS, reopen_signoffs
+    from include.permissions import NotPermitted
+    from include.pipeline import Pipeline
+    from include.tickets import TicketError
+
+    p = Pipeline()
+    try:
+        ticket = reopen_signoffs(p, args.stats_id, actor=args.by, reason=args.reason)
+    except (NotPermitted, TicketError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    dag_id = DAG_OF_KIND[ticket.kind]
+    try:
+        AirflowAPI(p.settings).clear_tasks(dag_id, ticket.run_id, list(SIGNOFF_TASKS[ticket.kind]))
+    except AirflowAPIError as exc:
+        raise CommandError(
+            f"{ticket.stats_id} is awaiting its officers again, but its sign-offs were not "
+            f"cleared: {exc}. Clear them in run {ticket.run_id} of {dag_id}."
+        ) from None
+    print(f"{ticket.stats_id}: sign-offs of run {ticket.run_id} asked again")
+    return 0
+
+
 def _transfer_conf(args: argparse.Namespace) -> dict[str, str]:
     """A transfer's extra run parameters: where the folder is, and where it goes."""
     if args.kind != "transfer":
@@ -365,6 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folder", required=True, help="the revised folder, e.g. NAME_v2")
     p.add_argument("--researcher", help="default: the ticket's requester")
     p.set_defaults(func=cmd_resubmit)
+
+    p = sub.add_parser("reopen", help="ask a held request's sign-offs again (operations)")
+    p.add_argument("stats_id", metavar="STATS-ID")
+    p.add_argument("--reason", required=True, help="what the investigation found")
+    p.add_argument("--by", required=True, help="your username (operations)")
+    p.set_defaults(func=cmd_reopen)
 
     try:
         from include.checks.command import add_check_parser

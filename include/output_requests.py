@@ -880,6 +880,35 @@ def hold_tampered_signoffs(
     return ticket
 
 
+SIGNOFF_TASKS = {
+    "output": ("officer_1", "officer_2", "data_owner_signoff"),
+    "ingest": ("officer_1", "officer_2"),
+    "transfer": ("officer_1", "officer_2"),
+}
+
+
+def reopen_signoffs(p: Pipeline, stats_id: str, *, actor: str, reason: str) -> Ticket:
+    """Operations, having investigated a held request, send it back for fresh sign-offs.
+
+    The sign-off tasks of the run are cleared by the caller; each asks its person again
+    (or takes the answer Airflow already recorded for it, if one was genuinely given).
+    """
+    from include.access import start_refusal
+
+    if not reason.strip():
+        raise NotPermitted("say why the request may go on (what the investigation found)")
+    refusal = start_refusal(actor, p.person(actor), [p.settings.api_user])
+    if refusal:
+        raise NotPermitted(refusal.replace("start request runs", "reopen held sign-offs"))
+    return p.store.transition(
+        stats_id,
+        S.AWAITING_OFFICERS,
+        actor=actor,
+        expected=S.SIGNOFF_HELD,
+        details={"reopened_because": reason.strip()},
+    )
+
+
 def datasets_for_approval(project: Project) -> list[str]:
     return [d.name for d in project.datasets if d.review == "for_approval"]
 

@@ -203,3 +203,17 @@ def test_revisions_without_any_guidance_are_refused_but_per_file_guidance_counts
 
     assert "needs guidance" in validate_response("Request revisions", "", "", blocking=0)
     assert validate_response("Request revisions", "", "", blocking=0, files=[("a.csv", "fix")]) is None
+
+
+def test_only_operations_reopen_a_held_request_and_say_why(p, smtp_sink):
+    result = start(p)
+    out.take_snapshot(p, result.stats_id)
+    out.run_checks(p, result.stats_id)
+    out.hold_tampered_signoffs(p, result.stats_id, ["officer_1 is 'success' but ..."], [])
+    with pytest.raises(NotPermitted, match="say why"):
+        out.reopen_signoffs(p, result.stats_id, actor="ops", reason=" ")
+    with pytest.raises(NotPermitted, match="may not reopen held sign-offs"):
+        out.reopen_signoffs(p, result.stats_id, actor="officer_alice", reason="looked")
+    ticket = out.reopen_signoffs(p, result.stats_id, actor="ops", reason="a test run marked by mistake")
+    assert ticket.state == S.AWAITING_OFFICERS
+    assert p.store.audit(result.stats_id)[-1].details["reopened_because"] == "a test run marked by mistake"
