@@ -304,3 +304,18 @@ def test_a_data_owner_waiting_is_reminded(p, clock, smtp_sink):
     assert "as data owner (ASHE)" in reminder.get_content()
     [note] = mails_to(smtp_sink, OPS_MAIL)
     assert "data owner (ASHE): assigned to do_ashe" in note.get_content()
+
+
+def test_a_new_round_gets_its_own_notice(p, clock, smtp_sink):
+    t = awaiting_officers(p)
+    assert request_signoff(p, t, "officer_1", [ALICE]) is True
+    decide(p, t, "officer_1", "officer_alice", "Request revisions", guidance="Round.")
+    p.store.transition(t.stats_id, S.REVISIONS_REQUESTED, actor="t")
+    p.store.start_round(t.stats_id, folder="2026_Energy_v2", actor="t")
+    t2 = p.store.transition(t.stats_id, S.AWAITING_OFFICERS, actor="t")
+    assert request_signoff(p, t2, "officer_1", [ALICE]) is True
+    assert request_signoff(p, t2, "officer_1", [ALICE]) is False
+    subjects = [m["Subject"] for m in smtp_sink.wait_for(2)]
+    assert len(smtp_sink.messages()) == 2
+    assert subjects[0].endswith("(round 1)") and subjects[1].endswith("(round 2)")
+    assert p.store.email_status(t.stats_id, "signoff-waiting-r2-officer_1") == "sent"
