@@ -270,3 +270,20 @@ def projects_ended_before(session: Session, on: date) -> list[str]:
             select(ProjectRow.number).where(ProjectRow.end_date < on).order_by(ProjectRow.number)
         )
     )
+
+
+def datasets_owned_by(session: Session, username: str) -> frozenset[str]:
+    """Names of the datasets ``username`` is a data owner of (for need-to-know)."""
+    return frozenset(
+        session.scalars(select(DatasetOwnerRow.dataset).where(DatasetOwnerRow.username == username))
+    )
+
+
+def datasets_by_project(session: Session) -> dict[str, frozenset[str]]:
+    """Every registered project's dataset names, in one query (for filtering the queue)."""
+    found: dict[str, set[str]] = {}
+    for project, dataset in session.execute(
+        select(ProjectDatasetRow.project, ProjectDatasetRow.dataset)
+    ):
+        found.setdefault(project, set()).add(dataset)
+    return {number: frozenset(names) for number, names in found.items()}

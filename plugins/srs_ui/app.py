@@ -9,6 +9,11 @@ accepts the JWT from an ``Authorization: Bearer`` header (API clients, the SPA) 
 Pages read the ticket store and the check reports the pipeline stored; they change nothing.
 Everything shown is escaped (Jinja2 autoescape): file names and finding messages come from
 researchers.
+
+Need-to-know (``include.access``): operations and officers see every request, a data owner
+only the requests touching their datasets (pages, JSON, reports, the queue), anyone else gets
+403. Until every officer of a round has answered, nobody sees an officer's outcome or guidance
+here ("1 of 2 answered").
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from include import access
+from srs_ui.airflow_hitl import AirflowHitl, get_hitl
+
 URL_PREFIX = "/srs"
 NAV_ROUTE = "srs-requests"  # the Airflow UI shows the queue at /plugin/srs-requests
 DAG_IDS = {"output": "output_request", "ingest": "ingest_request", "transfer": "transfer_request"}
@@ -48,13 +56,36 @@ def get_pipeline():
     return Pipeline()
 
 
+def is_airflow_admin(user: Any) -> bool:
+    """Airflow's own admin: SimpleAuthManager's ``admin`` role, or FAB's ``Admin`` role."""
+    role = getattr(user, "role", None)
+    if isinstance(role, str):
+        return role.lower() == "admin"
+    return any(getattr(r, "name", r) == "Admin" for r in getattr(user, "roles", None) or ())
+
+
+def current_reader(user: CurrentUser, p: Annotated[Any, Depends(get_pipeline)]) -> access.Reader:
+    """Who is asking, as include.access sees them; 403 for anyone who may see nothing."""
+    who = access.load_reader(
+        p.settings.database_url, str(user.get_name()), airflow_admin=is_airflow_admin(user)
+    )
+    refusal = access.view_refusal(who)
+    if refusal:
+        raise HTTPException(403, refusal)
+    return who
+
+
+Reader = Annotated[access.Reader, Depends(current_reader)]
+Hitl = Annotated[AirflowHitl, Depends(get_hitl)]
+
 app = FastAPI(
     title="SRS requests",
     docs_url=None,
     redoc_url=None,
     openapi_url=None,
-    # Every route, including ones added later, needs a logged-in Airflow user.
-    dependencies=[Depends(get_user)],
+    # Every route, including ones added later, needs a logged-in Airflow user who may see
+    # some request (include.access); each ticket is checked again where it is read.
+    dependencies=[Depends(get_user), Depends(current_reader)],
 )
 
 
@@ -131,6 +162,16 @@ class Links:
 
     def required_actions(self) -> str:
         return f"{self.airflow}/required_actions?response_received=false"
+
+    def signoffs(self) -> str:
+        return f"{self.srs}/signoffs"
+
+    def required_action(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+        """Airflow's Required Action page of one task (its form)."""
+        return (
+            self.run(dag_id, run_id)
+            + f"/tasks/{quote(task_id, safe='')}/required_actions?map_index={map_index}"
+        )
 
     def in_airflow(self, path: str) -> str:
         """The same page framed in Airflow's UI (its nav entry), for a link opened on its own."""
@@ -215,6 +256,7 @@ def home(request: Request) -> RedirectResponse:
 def queue(
     request: Request,
     user: CurrentUser,
+    who: Reader,
     p: Annotated[Any, Depends(get_pipeline)],
     state: Annotated[list[str] | None, Query()] = None,
     project: str | None = None,
@@ -239,7 +281,9 @@ def queue(
     if kind is not None and kind not in KINDS:
         raise HTTPException(400, f"unknown kind {kind!r}; kinds are: {', '.join(KINDS)}")
 
-    everything = p.store.find()  # queue order: when the current round joined the queue
+    datasets_of = access.load_datasets_of(p.settings.database_url)
+    # Queue order (when the current round joined the queue), only what this reader may see.
+    everything = access.visible(who, p.store.find(), datasets_of)
     waiting = [t for t in everything if t.state in OPEN_STATES and t.state not in BLOCKED_STATES]
     shown = [
         t
@@ -253,7 +297,9 @@ def queue(
     finished = sorted(
         (t for t in shown if t.state not in OPEN_STATES), key=lambda t: t.updated_at, reverse=True
     )
-    counts = p.store.count_by_state()
+    counts: dict[str, int] = {}
+    for t in everything:  # counted from what this reader may see, never the whole store
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
     return _page(
         request,
         "queue.html.j2",
@@ -288,6 +334,41 @@ def _ticket_or_404(p: Any, stats_id: str):
         return p.store.get(stats_id)
     except UnknownTicket:
         raise _not_found(f"there is no request {stats_id}") from None
+
+
+def _readable_ticket(p: Any, who: access.Reader, stats_id: str):
+    """The ticket, if it exists (404) and ``who`` may see it (403)."""
+    ticket = _ticket_or_404(p, stats_id)
+    refusal = access.ticket_refusal(who, ticket, access.load_datasets_of(p.settings.database_url))
+    if refusal:
+        raise HTTPException(403, refusal)
+    return ticket
+
+
+def _officer_answers_in_airflow(hitl: AirflowHitl, ticket: Any) -> int:
+    """Officers of the current round Airflow has an answer from (0 if it cannot be read)."""
+    dag_id = DAG_IDS.get(ticket.kind)
+    run_id = ticket.details.get(f"run_r{ticket.round}") or ticket.run_id
+    if dag_id is None:
+        return 0
+    try:
+        answered = hitl.answered_tasks(dag_id, run_id)
+    except Exception:  # noqa: BLE001 - the store's count stands; a page never fails over this
+        return 0
+    return len({t for t in answered if t.startswith("officer_")})
+
+
+def _blinded(p: Any, hitl: AirflowHitl, ticket: Any) -> tuple[list, list, dict]:
+    """Decisions and audit as anyone may see them now, and each round's progress."""
+    decisions = p.store.decisions(ticket.stats_id)
+    in_airflow = _officer_answers_in_airflow(hitl, ticket) if ticket.is_open else 0
+    progress = {
+        n: access.round_progress(ticket, decisions, n, in_airflow if n == ticket.round else 0)
+        for n in range(1, ticket.round + 1)
+    }
+    shown = access.blind_decisions(decisions, progress)
+    audit = access.blind_audit(p.store.audit(ticket.stats_id), progress, ticket.round)
+    return shown, audit, progress
 
 
 def _round_or_404(ticket: Any, round: int | None) -> int:
@@ -402,6 +483,8 @@ def request_page(
     request: Request,
     stats_id: str,
     user: CurrentUser,
+    who: Reader,
+    hitl: Hitl,
     p: Annotated[Any, Depends(get_pipeline)],
     round: int | None = None,
 ) -> HTMLResponse:
@@ -409,7 +492,8 @@ def request_page(
     from include.checks.findings import sort_findings
     from include.states import BLOCKED_STATES, OPEN_STATES
 
-    ticket = _ticket_or_404(p, stats_id)
+    ticket = _readable_ticket(p, who, stats_id)
+    decisions, audit, progress = _blinded(p, hitl, ticket)
     rnd = _round_or_404(ticket, round)
     report, report_problem = _load_report(p, ticket, rnd)
     findings = sort_findings(report.all_findings()) if report else []
@@ -431,8 +515,9 @@ def request_page(
         has_html_report=_stored_report(p, ticket, rnd, "check.html") is not None,
         findings=findings,
         refusals=ticket.details.get("refusals") or [],
-        decisions=p.store.decisions(stats_id),
-        audit=p.store.audit(stats_id),
+        decisions=decisions,
+        progress=[progress[n] for n in sorted(progress)],
+        audit=audit,
         runs=_airflow_runs(ticket, links),
     )
 
@@ -440,11 +525,12 @@ def request_page(
 @app.get("/requests/{stats_id}/report", name="report")
 def stored_report(
     stats_id: str,
+    who: Reader,
     p: Annotated[Any, Depends(get_pipeline)],
     round: int | None = None,
 ) -> Response:
     """The HTML check report exactly as the pipeline stored it (and archives it)."""
-    ticket = _ticket_or_404(p, stats_id)
+    ticket = _readable_ticket(p, who, stats_id)
     rnd = _round_or_404(ticket, round)
     html = _stored_report(p, ticket, rnd, "check.html")
     if html is None:
@@ -454,7 +540,11 @@ def stored_report(
 
 @app.get("/runs/{dag_id}/{run_id}", name="run")
 def run_to_request(
-    request: Request, dag_id: str, run_id: str, p: Annotated[Any, Depends(get_pipeline)]
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    who: Reader,
+    p: Annotated[Any, Depends(get_pipeline)],
 ) -> RedirectResponse:
     """From an Airflow run (``<STATS-ID>-r<n>``) to its request page (the run view's tab)."""
     match = _RUN_OF_ROUND.match(run_id)
@@ -472,7 +562,7 @@ def run_to_request(
                 f"run {_display(run_id)!r} of {_display(dag_id)} is not an SRS request"
             )
         stats_id, rnd = found[0]
-    ticket = _ticket_or_404(p, stats_id)
+    ticket = _readable_ticket(p, who, stats_id)
     _round_or_404(ticket, rnd)
     return RedirectResponse(Links.of(request).request(stats_id, rnd), status_code=307)
 
@@ -482,3 +572,94 @@ def _kind_of(dag_id: str) -> str | None:
         if dag == dag_id:
             return kind
     raise _not_found(f"{_display(dag_id)} is not an SRS request DAG")
+
+
+# --- JSON: the same rules as the pages --------------------------------------------------------
+
+
+def _ticket_json(ticket: Any) -> dict[str, Any]:
+    return {
+        "stats_id": ticket.stats_id,
+        "kind": ticket.kind,
+        "project": ticket.project,
+        "destination_project": ticket.destination_project,
+        "requester": ticket.requester,
+        "folder": ticket.folder,
+        "round": ticket.round,
+        "state": ticket.state.value,
+        "assigned_officers": list(ticket.assigned_officers),
+        "received_at": ticket.received_at.isoformat(),
+        "queued_at": ticket.queued_at.isoformat(),
+        "updated_at": ticket.updated_at.isoformat(),
+    }
+
+
+@app.get("/api/requests", name="queue_json")
+def queue_json(who: Reader, p: Annotated[Any, Depends(get_pipeline)]) -> JSONResponse:
+    """The tickets this reader may see, in queue order."""
+    tickets = access.visible(who, p.store.find(), access.load_datasets_of(p.settings.database_url))
+    return JSONResponse(
+        {"requests": [_ticket_json(t) for t in tickets]}, headers={"Cache-Control": "no-store"}
+    )
+
+
+@app.get("/api/requests/{stats_id}", name="request_json")
+def request_json(
+    stats_id: str, who: Reader, hitl: Hitl, p: Annotated[Any, Depends(get_pipeline)]
+) -> JSONResponse:
+    """One request with its decisions (blinded as on the page) and each round's progress."""
+    ticket = _readable_ticket(p, who, stats_id)
+    decisions, _, progress = _blinded(p, hitl, ticket)
+    body = {
+        **_ticket_json(ticket),
+        "rounds": [
+            {
+                "round": n,
+                "officers_answered": r.answered,
+                "officers_needed": r.needed,
+                "blinded": r.blinded,
+                "progress": r.label,
+            }
+            for n, r in sorted(progress.items())
+        ],
+        "decisions": [
+            {
+                "round": d.round,
+                "step": d.step,
+                "role": d.role,
+                "actor": d.actor,
+                "outcome": d.outcome,
+                "guidance": d.guidance,
+                "exemption": d.exemption,
+                "files": [list(f) for f in d.files],
+                "at": d.at.isoformat(),
+            }
+            for d in decisions
+        ],
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+# --- my sign-offs -----------------------------------------------------------------------------
+
+
+@app.get("/signoffs", response_class=HTMLResponse, name="signoffs")
+def my_signoffs(request: Request, user: CurrentUser, hitl: Hitl) -> HTMLResponse:
+    """The sign-off tasks waiting for the logged-in user, each linking to its Required Action."""
+    links = Links.of(request)
+    problem = None
+    try:
+        waiting = hitl.waiting_for(str(user.get_id()))
+    except Exception as exc:  # noqa: BLE001 - say so on the page rather than fail it
+        waiting, problem = [], f"Airflow's Required Actions could not be read: {exc}"
+    rows = []
+    for w in waiting:
+        match = _RUN_OF_ROUND.match(w.run_id)
+        rows.append(
+            {
+                "item": w,
+                "stats_id": match.group(1) if match else None,
+                "href": links.required_action(w.dag_id, w.run_id, w.task_id, w.map_index),
+            }
+        )
+    return _page(request, "signoffs.html.j2", user=user, rows=rows, problem=problem)

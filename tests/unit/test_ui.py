@@ -31,8 +31,40 @@ SHA = "ab" * 32
 
 
 class FakeUser:
+    """An Airflow admin the registry does not list: operations, sees every request."""
+
+    role = "admin"
+    name = "ops_person"
+
     def get_name(self) -> str:
-        return "ops_person"
+        return self.name
+
+    def get_id(self) -> str:
+        return self.name
+
+
+def as_user(name: str, role: str = "viewer") -> type:
+    """A get_user override for a SimpleAuthManager user ``name`` with ``role``."""
+    return type("User", (FakeUser,), {"role": role, "name": name})
+
+
+class FakeHitl:
+    """Airflow's HITL details as the plugin reads them, without an Airflow database."""
+
+    def __init__(self) -> None:
+        self.waiting: list = []
+        self.answered: dict[tuple[str, str], set[str]] = {}
+
+    def waiting_for(self, user_id: str) -> list:
+        return [w for who, w in self.waiting if who == user_id]
+
+    def answered_tasks(self, dag_id: str, run_id: str) -> set[str]:
+        return self.answered.get((dag_id, run_id), set())
+
+
+@pytest.fixture
+def hitl() -> FakeHitl:
+    return FakeHitl()
 
 
 @pytest.fixture
@@ -49,8 +81,9 @@ def _site() -> FastAPI:
 
 
 @pytest.fixture
-def client(p):
+def client(p, hitl):
     srs_ui.app.dependency_overrides[srs_ui.get_user] = FakeUser
+    srs_ui.app.dependency_overrides[srs_ui.get_hitl] = lambda: hitl
     try:
         with TestClient(_site()) as c:
             yield c
@@ -286,12 +319,10 @@ def test_request_page_files_report_decisions_audit_and_airflow_links(client, p, 
     report = _section(html, "Check report")
     assert "PASS" in report and f"/srs/requests/{checked.stats_id}/report?round=1" in report
     decisions = _section(html, "Decisions")
-    assert (
-        checked.assigned_officers[0] in decisions
-        and "Pass" in decisions
-        and "officer_1" in decisions
-    )
+    # Blinded review: one of two officers has answered, so neither outcome is shown.
+    assert "officers 1 of 2 answered" in decisions and "Pass" not in decisions
     audit = _section(html, "Audit trail")
+    assert "Pass" not in audit and "hidden until every officer" in audit
     for action in (
         "created",
         "officers assigned",
@@ -393,3 +424,140 @@ def test_airflow_run_leads_to_its_request(client, p, checked):
     by_record = client.get("/srs/runs/output_request/manual__ui_1", follow_redirects=False)
     assert by_record.headers["location"] == f"/srs/requests/{checked.stats_id}?round=1"
     assert client.get("/srs/runs/other_dag/manual__x").status_code == 404
+
+
+# --- need-to-know and blinded review -------------------------------------------------------------
+
+
+def _transfer(p, source="2345678", destination="4567890"):
+    return p.store.create(
+        kind="transfer",
+        project=source,
+        destination_project=destination,
+        requester="r_okafor",
+        folder="tr_v1",
+        actor="r_okafor",
+    )
+
+
+@pytest.fixture
+def login(client):
+    def as_(name: str, role: str = "viewer"):
+        srs_ui.app.dependency_overrides[srs_ui.get_user] = as_user(name, role)
+        return client
+
+    return as_
+
+
+def test_a_data_owner_sees_only_requests_touching_their_datasets(login, p, checked):
+    ashe = _with_report(p)  # project 4567890 uses ASHE
+    into_ashe = _transfer(p)  # from 2345678 (Census2021) into 4567890 (ASHE)
+    c = login("do_ashe")
+    html = c.get("/srs/requests").text
+    listed = set(re.findall(r'href="/srs/requests/(STATS\d{5})"', html))
+    assert listed == {ashe.stats_id, into_ashe.stats_id}
+    cards = dict(re.findall(r'<div class="k">([a-z ]+)</div><div class="v">(\d+)</div>', html))
+    assert cards["all tickets"] == "2"  # counts of what they may see, not of the whole store
+    assert c.get(f"/srs/requests/{ashe.stats_id}").status_code == 200
+    assert c.get(f"/srs/requests/{ashe.stats_id}/report").status_code == 200
+    assert c.get(f"/srs/api/requests/{into_ashe.stats_id}").status_code == 200
+    # STATS00001-like demo request: project 1234567 uses LFS and Census2021, not ASHE.
+    for path in (
+        f"/srs/requests/{checked.stats_id}",
+        f"/srs/requests/{checked.stats_id}/report",
+        f"/srs/api/requests/{checked.stats_id}",
+        "/srs/runs/output_request/manual__ui_1",
+    ):
+        response = c.get(path, follow_redirects=False)
+        assert response.status_code == 403, path
+        assert "none of the datasets" in response.json()["detail"]
+    listed_json = {t["stats_id"] for t in c.get("/srs/api/requests").json()["requests"]}
+    assert listed_json == {ashe.stats_id, into_ashe.stats_id}
+
+
+def test_officers_and_operations_see_every_request(login, p, checked):
+    ashe = _with_report(p)
+    for name, role in (("officer_carol", "viewer"), ("ops", "admin"), ("ops", "viewer")):
+        c = login(name, role)
+        assert c.get(f"/srs/requests/{checked.stats_id}").status_code == 200, name
+        assert c.get(f"/srs/requests/{ashe.stats_id}").status_code == 200, name
+        listed = {t["stats_id"] for t in c.get("/srs/api/requests").json()["requests"]}
+        assert {checked.stats_id, ashe.stats_id} <= listed
+
+
+@pytest.mark.parametrize("name", ["r_jones", "someone_unknown"])
+def test_anyone_else_gets_403_everywhere(login, checked, name):
+    c = login(name)
+    for path in (
+        "/srs/requests",
+        f"/srs/requests/{checked.stats_id}",
+        f"/srs/requests/{checked.stats_id}/report",
+        "/srs/api/requests",
+        f"/srs/api/requests/{checked.stats_id}",
+        "/srs/signoffs",
+    ):
+        response = c.get(path)
+        assert response.status_code == 403, path
+        assert checked.stats_id not in response.text
+    page = c.get("/srs/requests", headers={"Accept": "text/html"})
+    assert page.status_code == 403 and "Not allowed" in page.text
+
+
+def test_json_hides_an_officers_answer_until_both_have_answered(client, p, checked):
+    body = client.get(f"/srs/api/requests/{checked.stats_id}").json()
+    assert body["decisions"] == []
+    assert body["rounds"] == [
+        {
+            "round": 1,
+            "officers_answered": 1,
+            "officers_needed": 2,
+            "blinded": True,
+            "progress": "1 of 2 answered",
+        }
+    ]
+    p.store.record_decision(
+        checked.stats_id,
+        round=1,
+        step="officer_2",
+        role="officer",
+        actor=checked.assigned_officers[1],
+        outcome="Request revisions",
+        guidance="Round the means.",
+    )
+    body = client.get(f"/srs/api/requests/{checked.stats_id}").json()
+    assert [d["outcome"] for d in body["decisions"]] == ["Pass", "Request revisions"]
+    assert body["rounds"][0]["blinded"] is False
+    html = client.get(f"/srs/requests/{checked.stats_id}").text
+    assert "Round the means." in _section(html, "Decisions")
+    assert "Round the means." in _section(html, "Audit trail")
+
+
+def test_answers_airflow_has_count_before_the_store_records_them(client, p, hitl):
+    t = _with_report(p)
+    hitl.answered[("output_request", f"{t.stats_id}-r1")] = {"officer_2"}
+    html = client.get(f"/srs/requests/{t.stats_id}").text
+    assert "officers 1 of 2 answered" in html
+    body = client.get(f"/srs/api/requests/{t.stats_id}").json()
+    assert body["rounds"][0]["progress"] == "1 of 2 answered"
+
+
+def test_my_signoffs_lists_tasks_waiting_for_me_with_links(login, hitl):
+    from srs_ui.airflow_hitl import WaitingSignoff
+
+    mine = WaitingSignoff(
+        "output_request", "STATS00007-r2", "officer_1", -1, "STATS00007: sign-off", None
+    )
+    owner = WaitingSignoff(
+        "output_request", "STATS00008-r1", "data_owner_signoff", 0, "STATS00008: ASHE", None
+    )
+    hitl.waiting = [("officer_alice", mine), ("do_ashe", owner)]
+    html = login("officer_alice").get("/srs/signoffs").text
+    assert "STATS00007" in html and "STATS00008" not in html
+    assert (
+        'href="/dags/output_request/runs/STATS00007-r2/tasks/officer_1/required_actions'
+        '?map_index=-1"' in html
+    )
+    assert 'href="/srs/signoffs">My sign-offs</a>' in html  # in the nav
+    html = login("do_ashe").get("/srs/signoffs").text
+    assert "tasks/data_owner_signoff/required_actions?map_index=0" in html
+    assert "Nothing is waiting for you." in login("officer_bob").get("/srs/signoffs").text
