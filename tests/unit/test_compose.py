@@ -236,3 +236,16 @@ def test_init_script_creates_role_and_database_idempotently(services):
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
         engine.dispose()
+
+
+def test_least_privilege_auth_manager_and_roles(services):
+    """Officers and data owners are SRSAuthManager viewers (answer HITL only), as embedded."""
+    from include.demo import airflow_users
+    from include.registry_file import read_registry_file
+
+    env = {k: _resolve(v) for k, v in _env(services["airflow-apiserver"]).items()}
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == "include.airflow_auth.SRSAuthManager"
+    users = dict(u.split(":") for u in env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(","))
+    demo = read_registry_file(REPO_ROOT / "demo" / "registry.yaml")
+    assert users == dict(airflow_users(demo))
+    assert set(users.values()) == {"admin", "viewer"}  # nobody gets `user`: it can forge
