@@ -144,11 +144,18 @@ def test_pages_need_an_airflow_login(airflow_server, seeded):
         assert http.get("/srs/requests").status_code == 401
         assert http.get(f"/srs/requests/{stats_id}").status_code == 401
         assert http.get("/srs/requests", cookies={"_token": "not-a-jwt"}).status_code in (401, 403)
-        for user in ("ops", "officer_alice", "viewer"):
+        for user in ("ops", "officer_alice"):
             headers = {"Authorization": f"Bearer {airflow_server.token(user)}"}
             queue = http.get("/srs/requests", headers=headers)
             assert queue.status_code == 200, (user, queue.text[:500])
             assert stats_id in queue.text and seeded["blocked"].stats_id in queue.text
+        # Need-to-know: an Airflow login that is neither operations, an officer nor a data
+        # owner (the harness's `viewer`, not in the registry) sees no request at all.
+        nobody = {"Authorization": f"Bearer {airflow_server.token('viewer')}"}
+        for path in ("/srs/requests", f"/srs/requests/{stats_id}", "/srs/api/requests"):
+            refused = http.get(path, headers=nobody)
+            assert refused.status_code == 403, (path, refused.text[:300])
+            assert stats_id not in refused.text
         ops = {"Authorization": f"Bearer {airflow_server.token('ops')}"}
         page = http.get(f"/srs/requests/{stats_id}", headers=ops)
         assert page.status_code == 200 and "low_count" in page.text
