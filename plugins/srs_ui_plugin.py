@@ -4,8 +4,9 @@
   ``/srs/requests``, one request at ``/srs/requests/<STATS-ID>``); every page needs a logged-in
   Airflow user (bearer token or the UI's ``_token`` cookie).
 - ``external_views``: "Requests" in the UI's navigation, the queue framed at
-  ``/plugin/srs-requests``; and an "SRS request" tab on DAG runs that leads from a run
-  ``<STATS-ID>-r<n>`` to its request page.
+  ``/plugin/srs-requests``; "Sign-offs", the user's own waiting sign-offs (``/srs/signoffs``);
+  and an "SRS request" tab on DAG runs that leads from a run ``<STATS-ID>-r<n>`` to its
+  request page.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ class SrsUiPlugin(AirflowPlugin):
             "href": f"{URL_PREFIX}/requests",
             "destination": "nav",
             "url_route": NAV_ROUTE,
+        },
+        {
+            # Each person's own waiting sign-offs (Airflow's Required Actions list everyone's).
+            "name": "Sign-offs",
+            "href": f"{URL_PREFIX}/signoffs",
+            "destination": "nav",
+            "url_route": "srs-signoffs",
         },
         {
             "name": "SRS request",

@@ -96,7 +96,11 @@ def checked(p):
     """The demo request, registered, snapshotted and checked: round 1, awaiting officers."""
     result = out.intake(
         p,
-        started_by="ops", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", run_id="manual__ui_1"
+        started_by="ops",
+        project=DEMO_PROJECT,
+        folder=DEMO_FOLDER,
+        requester="r_rahman",
+        run_id="manual__ui_1",
     )
     out.take_snapshot(p, result.stats_id)
     out.run_checks(p, result.stats_id)
@@ -219,7 +223,13 @@ def test_the_plugin_mounts_the_app_at_srs_and_adds_a_nav_entry():
             "href": "/srs/requests",
             "destination": "nav",
             "url_route": "srs-requests",
-        }
+        },
+        {
+            "name": "Sign-offs",
+            "href": "/srs/signoffs",
+            "destination": "nav",
+            "url_route": "srs-signoffs",
+        },
     ]
 
 
