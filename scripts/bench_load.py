@@ -1,0 +1,512 @@
+"""Burst load on the embedded default: many requests at once while officers answer.
+
+Against a running embedded system (``--home`` = its AIRFLOW_HOME, ``--url`` = its API), or one it
+starts itself with ``scripts/run_embedded.sh`` in a temporary AIRFLOW_HOME on free ports
+(``--start``, the default when no ``--home`` is given), it:
+
+1. submits ``--requests`` output requests (default 50) within ``--window`` seconds (default 30):
+   half the way ``srs submit`` does (``output_requests.register`` + ``AirflowAPI.trigger``,
+   from a few threads), half as folders in *Ready for Checking* that the ``intake_sweep`` DAG
+   (triggered by hand, as its five-minute schedule would) finds and starts;
+2. meanwhile, as the assigned officers, answers ``officer_1`` of the first ``--answers``
+   requests whose sign-off is waiting, through Airflow's REST API (PATCH .../hitlDetails);
+3. waits until every request's ticket is ``awaiting_officers`` with its sign-offs waiting (or
+   answered), and reports: HTTP 5xx answers seen by any client here, components alive at the
+   end, tickets created vs expected (none lost, none duplicated), the time until all reached
+   their officers, and throughput (requests checked per minute).
+
+``--json FILE`` also writes the figures as JSON (the e2e test reads them). Exit status 0 only
+when every figure is as required (no 5xx, every component alive, one ticket per request, all at
+their officers, every answer accepted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT = "1234567"
+RESEARCHER = "r_rahman"
+DAG = "output_request"
+OFFICER_TASKS = ("officer_1", "officer_2")
+COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+
+# -- every HTTP answer any client in this process gets (AirflowAPI uses module-level httpx) -----
+
+_statuses: Counter[int] = Counter()
+_errors: list[str] = []
+_lock = threading.Lock()
+_original_send = httpx.Client.send
+
+
+def _counting_send(self, request, *args, **kwargs):
+    response = _original_send(self, request, *args, **kwargs)
+    with _lock:
+        _statuses[response.status_code] += 1
+        if response.status_code >= 500:
+            _errors.append(f"{request.method} {request.url.path}: {response.status_code} "
+                           f"{response.text[:200]}")
+    return response
+
+
+httpx.Client.send = _counting_send  # type: ignore[method-assign]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- an embedded system of our own ----------------------------------------------------------------
+
+
+class EmbeddedSystem:
+    """``scripts/run_embedded.sh`` (what ``make run`` runs) in a temporary AIRFLOW_HOME."""
+
+    def __init__(
+        self,
+        home: Path,
+        script: Path = REPO / "scripts" / "run_embedded.sh",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.home = home
+        self.script = script
+        self.extra_env = dict(extra_env or {})
+        self.port = free_port()
+        self.smtp_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.log = home / "run_embedded.out"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW__", "AIRFLOW_HOME", "SRS_", "_AIRFLOW"))
+        }
+        env.update(
+            AIRFLOW_HOME=str(self.home),
+            AIRFLOW__API__PORT=str(self.port),
+            AIRFLOW__API__BASE_URL=self.url,
+            SRS_SMTP_PORT=str(self.smtp_port),
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 300) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                ["bash", str(self.script)],
+                env=self.env(),
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"run_embedded.sh exited with {self.proc.returncode}:\n"
+                                   f"{self.tail()}")
+            try:
+                health = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+                last = {k: (health.get(k) or {}).get("status") for k in COMPONENTS}
+                if all(s == "healthy" for s in last.values()):
+                    return
+            except (httpx.HTTPError, ValueError) as exc:
+                last = repr(exc)
+            time.sleep(1)
+        raise TimeoutError(f"embedded system not healthy in {timeout}s (last: {last})\n"
+                           f"{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace: float = 30) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(grace)
+        # Anything of the group still there (standalone's children, task processes).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+
+
+# -- the burst ------------------------------------------------------------------------------------
+
+
+class Api:
+    """Tokens per user, from the installation's demo passwords file."""
+
+    def __init__(self, url: str, home: Path) -> None:
+        self.url = url
+        self.passwords = json.loads(
+            (home / "simple_auth_manager_passwords.json.generated").read_text()
+        )
+        self.tokens: dict[str, str] = {}
+        self.client = httpx.Client(base_url=url, timeout=60)
+
+    def token(self, user: str) -> str:
+        if user not in self.tokens:
+            r = self.client.post(
+                "/auth/token", json={"username": user, "password": self.passwords[user]}
+            )
+            r.raise_for_status()
+            self.tokens[user] = r.json()["access_token"]
+        return self.tokens[user]
+
+    def call(self, method: str, path: str, user: str = "ops", **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token(user)}"}
+        return self.client.request(method, f"/api/v2{path}", headers=headers, **kwargs)
+
+    def health(self) -> dict[str, str | None]:
+        try:
+            h = self.client.get("/api/v2/monitor/health").json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return {k: f"unreachable ({exc.__class__.__name__})" for k in COMPONENTS}
+        return {k: (h.get(k) or {}).get("status") for k in COMPONENTS}
+
+
+def _configure(home: Path, url: str, smtp_port: int | None) -> None:
+    """This process reads the same installation as the system under load."""
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__API__BASE_URL"] = url
+    if smtp_port:
+        os.environ["SRS_SMTP_PORT"] = str(smtp_port)
+    sys.path.insert(0, str(REPO))
+    from include.settings import reset_settings
+
+    reset_settings()
+
+
+def run_burst(
+    url: str,
+    home: Path,
+    requests: int = 50,
+    window: float = 30,
+    answers: int = 10,
+    timeout: float = 1200,
+    alive_check=None,
+    stall: float = 120,
+) -> dict[str, Any]:
+    from include.airflow_api import AirflowAPI
+    from include.demo import write_demo_request
+    from include.output_requests import register
+    from include.pipeline import Pipeline
+
+    api = Api(url, home)
+    p = Pipeline()
+    tag = time.strftime("%H%M%S")
+    via_submit = [f"2026_12_01_Burst{tag}S{i:02d}_v1" for i in range(requests // 2)]
+    via_sweep = [f"2026_12_01_Burst{tag}W{i:02d}_v1" for i in range(requests - len(via_submit))]
+    expected = set(via_submit) | set(via_sweep)
+    submit_failures: list[str] = []
+    sweep_runs: list[str] = []
+    answered: dict[str, dict[str, Any]] = {}
+    stop = threading.Event()
+
+    def submit(folder: str) -> None:
+        # What `srs submit output` does (include/cli.py cmd_submit), one Pipeline per command.
+        q = Pipeline()
+        write_demo_request(q.storage, PROJECT, folder, RESEARCHER)
+        ticket = register(q, kind="output", project=PROJECT, folder=folder,
+                          requester=RESEARCHER, via="srs submit")
+        conf = {"project": PROJECT, "folder": folder, "researcher": RESEARCHER,
+                "stats_id": ticket.stats_id}
+        try:
+            AirflowAPI(q.settings).trigger(DAG, ticket.run_id, conf)
+        except Exception as exc:  # the CLI prints this and exits 2
+            submit_failures.append(f"{folder}: {exc}")
+
+    def lay_and_sweep() -> None:
+        # Researchers drop folders over the window; the sweep runs (as its schedule would) twice.
+        gap = (window * 0.6) / max(len(via_sweep), 1)
+        for i, folder in enumerate(via_sweep):
+            write_demo_request(p.storage, PROJECT, folder, RESEARCHER)
+            if i == len(via_sweep) // 2:
+                sweep_runs.append(trigger_sweep())
+            time.sleep(gap)
+        sweep_runs.append(trigger_sweep())
+
+    def trigger_sweep() -> str:
+        run_id = f"bench_{tag}_{len(sweep_runs)}_{time.monotonic_ns()}"
+        r = api.call("POST", "/dags/intake_sweep/dagRuns",
+                     json={"dag_run_id": run_id, "logical_date": None, "conf": {}})
+        if r.status_code >= 400:
+            submit_failures.append(f"intake_sweep trigger: {r.status_code} {r.text[:200]}")
+        return run_id
+
+    def officers() -> None:
+        # Officers answer officer_1 of the first `answers` requests whose sign-off has waited a
+        # few seconds (a person never answers within a second of the task parking).
+        seen: dict[tuple[str, str], float] = {}
+        while not stop.is_set() and len(answered) < answers:
+            r = api.call("GET", f"/dags/{DAG}/dagRuns/~/hitlDetails",
+                         params={"response_received": "false", "limit": 200})
+            if r.status_code == 200:
+                now = time.monotonic()
+                for d in r.json()["hitl_details"]:
+                    ti = d["task_instance"]
+                    key = (ti["dag_run_id"], ti["task_id"])
+                    if ti["task_id"] != "officer_1" or not ti["dag_run_id"].startswith("STATS"):
+                        continue
+                    seen.setdefault(key, now)
+                    if key[0] in answered or now - seen[key] < 5 or len(answered) >= answers:
+                        continue
+                    users = [u["id"] for u in d.get("assigned_users") or []]
+                    if not users:
+                        continue
+                    resp = api.call(
+                        "PATCH",
+                        f"/dags/{DAG}/dagRuns/{key[0]}/taskInstances/officer_1/-1/hitlDetails",
+                        user=users[0],
+                        json={"chosen_options": ["Pass"], "params_input": {}},
+                    )
+                    answered[key[0]] = {"user": users[0], "status": resp.status_code,
+                                        "body": resp.text[:200] if resp.status_code != 200 else ""}
+            stop.wait(2)
+
+    t0 = time.monotonic()
+    officer_thread = threading.Thread(target=officers, daemon=True)
+    officer_thread.start()
+    sweeper = threading.Thread(target=lay_and_sweep, daemon=True)
+    sweeper.start()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        gap = (window * 0.8) / max(len(via_submit), 1)
+        futures = []
+        for folder in via_submit:
+            futures.append(pool.submit(submit, folder))
+            time.sleep(gap)
+        for f in futures:
+            try:
+                f.result()
+            except Exception as exc:
+                submit_failures.append(f"{exc.__class__.__name__}: {exc}")
+    sweeper.join()
+    submitted_in = time.monotonic() - t0
+
+    # -- wait for every request to reach its officers ----------------------------------------
+    def mine() -> list[Any]:
+        return [t for t in p.store.find(project=PROJECT) if t.folder in expected]
+
+    deadline = t0 + timeout
+    reached_at: float | None = None
+    unhealthy_since: float | None = None
+    stalled = False
+    waiting_signoffs: dict[str, set[str]] = {}
+    while time.monotonic() < deadline:
+        tickets = mine()
+        at_officers = [t for t in tickets if t.state.value == "awaiting_officers"]
+        if len(at_officers) >= len(expected) and len({t.folder for t in at_officers}) == len(expected):
+            waiting_signoffs = signoffs(api, [t.run_id for t in at_officers])
+            if all(set(OFFICER_TASKS) <= v for v in waiting_signoffs.values()):
+                reached_at = time.monotonic() - t0
+                break
+        if alive_check is not None and not alive_check():
+            break
+        # A component that stays down stops everything moving: report now, not at the timeout.
+        if all(s == "healthy" for s in api.health().values()):
+            unhealthy_since = None
+        else:
+            unhealthy_since = unhealthy_since or time.monotonic()
+            if time.monotonic() - unhealthy_since > stall:
+                stalled = True
+                break
+        time.sleep(3)
+    # Let the officers' answers land, then read the end state.
+    deadline_answers = time.monotonic() + 60
+    while len(answered) < min(answers, len(expected)) and time.monotonic() < deadline_answers:
+        time.sleep(2)
+    stop.set()
+    officer_thread.join(30)
+    tickets = mine()
+    by_folder = Counter(t.folder for t in tickets)
+    states = Counter(t.state.value for t in tickets)
+    signoff_states = signoffs(api, [t.run_id for t in tickets])
+    answered_ok = [r for r, a in answered.items() if a["status"] == 200]
+    answered_tasks = {r: task_state(api, r, "officer_1") for r in answered_ok}
+    time.sleep(1)
+    health = api.health()
+    sweep_states = {r: run_state(api, "intake_sweep", r) for r in sweep_runs}
+    checked = sum(1 for t in tickets if t.state.value == "awaiting_officers")
+    elapsed = reached_at if reached_at is not None else time.monotonic() - t0
+    five = sum(n for code, n in _statuses.items() if code >= 500)
+    figures = {
+        "requests": len(expected),
+        "submitted_in_s": round(submitted_in, 1),
+        "http_requests": sum(_statuses.values()),
+        "http_5xx": five,
+        "http_5xx_examples": _errors[:10],
+        "submit_failures": submit_failures,
+        "components": health,
+        "components_alive": all(s == "healthy" for s in health.values()),
+        "tickets_expected": len(expected),
+        "tickets_created": len(tickets),
+        "tickets_lost": sorted(expected - set(by_folder)),
+        "tickets_duplicated": sorted(f for f, n in by_folder.items() if n > 1),
+        "ticket_states": dict(states),
+        "all_at_officers": reached_at is not None,
+        "stalled": stalled,
+        "signoffs_not_waiting": sorted(
+            r for r, v in signoff_states.items() if not set(OFFICER_TASKS) <= v
+        ),
+        "time_to_all_at_officers_s": round(reached_at, 1) if reached_at is not None else None,
+        "throughput_per_min": round(checked / elapsed * 60, 1) if elapsed else 0.0,
+        "answers_sent": len(answered),
+        "answers_accepted": len(answered_ok),
+        "answers_refused": {r: a for r, a in answered.items() if a["status"] != 200},
+        "answered_task_states": dict(Counter(answered_tasks.values())),
+        "sweep_runs": sweep_states,
+    }
+    api.client.close()
+    return figures
+
+
+def signoffs(api: Api, run_ids: list[str]) -> dict[str, set[str]]:
+    """Per run: the officer tasks that wait for a person or were answered."""
+    out: dict[str, set[str]] = {}
+    for run_id in run_ids:
+        r = api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")
+        tis = r.json().get("task_instances", []) if r.status_code == 200 else []
+        out[run_id] = {
+            ti["task_id"]
+            for ti in tis
+            if ti["task_id"] in OFFICER_TASKS and ti["state"] in ("awaiting_input", "success")
+        }
+    return out
+
+
+def task_state(api: Api, run_id: str, task_id: str) -> str | None:
+    r = api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/{task_id}")
+    return r.json().get("state") if r.status_code == 200 else f"http {r.status_code}"
+
+
+def run_state(api: Api, dag_id: str, run_id: str) -> str | None:
+    r = api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+    return r.json().get("state") if r.status_code == 200 else f"http {r.status_code}"
+
+
+def passed(f: dict[str, Any]) -> bool:
+    return (
+        f["http_5xx"] == 0
+        and not f["submit_failures"]
+        and f["components_alive"]
+        and f["tickets_created"] == f["tickets_expected"]
+        and not f["tickets_lost"]
+        and not f["tickets_duplicated"]
+        and f["all_at_officers"]
+        and f["answers_accepted"] == f["answers_sent"]
+        and set(f["answered_task_states"]) <= {"success"}
+    )
+
+
+def report(f: dict[str, Any]) -> str:
+    lines = [
+        f"requests submitted          {f['requests']} in {f['submitted_in_s']} s "
+        f"(half srs submit, half intake sweep)",
+        f"HTTP 5xx answers            {f['http_5xx']} of {f['http_requests']} requests",
+        f"components alive at the end {'yes' if f['components_alive'] else 'NO'} {f['components']}",
+        f"tickets created / expected  {f['tickets_created']} / {f['tickets_expected']} "
+        f"(lost {len(f['tickets_lost'])}, duplicated {len(f['tickets_duplicated'])})",
+        f"ticket states               {f['ticket_states']}",
+        f"all at their officers       {'yes' if f['all_at_officers'] else 'NO'}; "
+        f"time to all: {f['time_to_all_at_officers_s']} s"
+        + (" (gave up: a component stayed unhealthy)" if f["stalled"] else ""),
+        f"throughput                  {f['throughput_per_min']} requests checked per minute",
+        f"officer answers             {f['answers_accepted']} accepted of {f['answers_sent']} "
+        f"sent; answered tasks {f['answered_task_states']}",
+        f"intake sweep runs           {f['sweep_runs']}",
+    ]
+    if f["submit_failures"]:
+        lines.append(f"submit failures             {len(f['submit_failures'])}: "
+                     f"{f['submit_failures'][:3]}")
+    if f["http_5xx_examples"]:
+        lines.append(f"5xx examples                {f['http_5xx_examples'][:3]}")
+    if f["signoffs_not_waiting"]:
+        lines.append(f"sign-offs not waiting       {f['signoffs_not_waiting'][:10]}")
+    lines.append("RESULT                      " + ("PASS" if passed(f) else "FAIL"))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", type=Path, help="AIRFLOW_HOME of a running embedded system")
+    parser.add_argument("--url", default=None, help="its API (default: AIRFLOW__API__BASE_URL "
+                        "or http://localhost:8080)")
+    parser.add_argument("--smtp-port", type=int, default=None)
+    parser.add_argument("--start", action="store_true",
+                        help="start run_embedded.sh in a temporary AIRFLOW_HOME (default "
+                        "without --home)")
+    parser.add_argument("--script", type=Path, default=REPO / "scripts" / "run_embedded.sh",
+                        help="the run script to start (to measure another version of it)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME")
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--window", type=float, default=30)
+    parser.add_argument("--answers", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=1200)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    system: EmbeddedSystem | None = None
+    tmp: Path | None = None
+    if args.home is None or args.start:
+        tmp = Path(tempfile.mkdtemp(prefix="srs-bench-load-"))
+        system = EmbeddedSystem(tmp / "airflow", script=args.script)
+        print(f"starting {args.script.name} in {system.home} on {system.url} ...", flush=True)
+        started = time.monotonic()
+        system.start()
+        print(f"healthy in {time.monotonic() - started:.0f} s", flush=True)
+        home, url, smtp = system.home, system.url, system.smtp_port
+    else:
+        home = args.home
+        url = args.url or os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080")
+        smtp = args.smtp_port
+    try:
+        _configure(home, url, smtp)
+        figures = run_burst(url, home, args.requests, args.window, args.answers, args.timeout,
+                            alive_check=system.alive if system else None)
+        if system is not None:
+            figures["run_command_alive"] = system.alive()
+            figures["run_command_log_tail"] = system.tail(15)
+    finally:
+        if system is not None:
+            system.stop()
+        if tmp is not None and not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(report(figures), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, default=str))
+    return 0 if passed(figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
