@@ -210,7 +210,24 @@ def screenshot(page: Page, name: str) -> Path:
     """Keep the whole page as ``test-artifacts/browser/<name>.png``."""
     path = ARTIFACTS / f"{_slug(name)}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path), full_page=True)
+    # Airflow's UI scrolls inside its own panels, not the document: grow the window to the
+    # tallest panel's content for the picture, then put it back.
+    tallest = page.evaluate(
+        """() => Math.max(document.documentElement.scrollHeight, ...[...document.querySelectorAll('*')]
+            .filter(e => /(auto|scroll)/.test(getComputedStyle(e).overflowY))
+            .map(e => e.scrollHeight - e.clientHeight + window.innerHeight))"""
+    )
+    size = page.viewport_size or VIEWPORT
+    page.set_viewport_size({"width": size["width"], "height": int(min(max(tallest, 600), 3000))})
+    try:
+        page.wait_for_timeout(300)  # let the layout settle at the new height
+        try:
+            page.screenshot(path=str(path), animations="disabled", caret="hide", timeout=30_000)
+        except Exception:  # a busy machine: the window as it is is still worth keeping
+            page.set_viewport_size(size)
+            page.screenshot(path=str(path), animations="disabled", caret="hide", timeout=30_000)
+    finally:
+        page.set_viewport_size(size)
     return path
 
 
