@@ -1,4 +1,4 @@
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench bench-load lock clean
 
 run:  ## set up .venv and start the embedded system on http://localhost:8080
 	./scripts/run_embedded.sh
@@ -13,6 +13,11 @@ bench:  ## check-engine benchmark against plain pandas reads (table in bench-res
 	./scripts/bootstrap.sh
 	mkdir -p bench-results
 	.venv/bin/python scripts/bench_checks.py --workdir bench-results | tee bench-results/results.md
+
+bench-load:  ## burst of 50 requests on the embedded default it starts in a temp AIRFLOW_HOME (README: Burst load)
+	./scripts/bootstrap.sh
+	mkdir -p bench-results
+	.venv/bin/python scripts/bench_load.py $(BENCH_LOAD_ARGS) --json bench-results/load.json | tee bench-results/load.txt
 
 lock:  ## re-pin requirements.txt from requirements.in
 	.venv/bin/uv pip compile requirements.in -o requirements.txt --python-version 3.11 -q --no-header
