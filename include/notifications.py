@@ -2,7 +2,8 @@
 
 Every email belongs to a ticket and has a key (e.g. ``ack-r1``, ``release-r2``). The key is
 claimed in the ticket store before sending, so a retried or re-run task never sends it twice.
-If the SMTP server refuses the message the claim is released and the task's retry sends it.
+If the SMTP server refuses the message the claim is released and the task's retry sends it; a
+claim left by an attempt that died is taken over after a lease (``Mailer.claim_lease``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import mimetypes
 import smtplib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -88,8 +90,24 @@ def build_message(
     return msg
 
 
+class EmailInFlight(RuntimeError):
+    """The email is claimed by another attempt that has not finished (or has not yet been
+    given up for dead); the task fails and its retry sends it, never a second copy."""
+
+
 class Mailer:
-    """Sends a ticket's emails once each, keeping a copy of every message sent."""
+    """Sends a ticket's emails once each, keeping a copy of every message sent.
+
+    Once-only rests on the ticket store: ``claim_email`` (one row per key) before anything is
+    built, ``mark_email_sent`` the moment the SMTP server has taken the message. An attempt
+    that fails before the server took it releases its claim; one that dies outright (SIGKILL,
+    a task timeout, this database gone) leaves a claim that is taken over after
+    ``claim_lease``, shorter than a request task's retry delay (30 s), so the retry sends it.
+    Until then ``send`` raises :class:`EmailInFlight`; it returns False only for an email
+    that was sent, so a caller that goes on after ``send`` never goes on without the email.
+    """
+
+    claim_lease = timedelta(seconds=20)
 
     def __init__(
         self,
@@ -114,20 +132,35 @@ class Mailer:
     ) -> bool:
         """Send unless ``key`` was already sent for this ticket; True if sent now."""
         recipients = [*to, *cc, *bcc]
-        if not self.store.claim_email(stats_id, key, subject=email.subject, recipients=recipients):
-            return False
-        msg = build_message(self.settings, email, to=to, cc=cc, attachments=attachments)
+        claimed = self.store.claim_email(
+            stats_id,
+            key,
+            subject=email.subject,
+            recipients=recipients,
+            stale_after=self.claim_lease,
+        )
+        if not claimed:
+            if self.store.email_status(stats_id, key) == "sent":
+                return False
+            raise EmailInFlight(
+                f"{stats_id}: email {key!r} is claimed by an attempt that has not finished; "
+                f"a retry after {int(self.claim_lease.total_seconds())} s sends it"
+            )
         try:
+            msg = build_message(self.settings, email, to=to, cc=cc, attachments=attachments)
+            if self.keep_copy is not None:
+                # The copy is kept before sending: every message the server took has its copy
+                # (a retry that sends again replaces it). Bcc recipients are not in the
+                # headers; the archive copy records them.
+                copy = message_from_bytes(msg.as_bytes(), policy=policy.default)
+                if bcc:
+                    copy["Bcc"] = ", ".join(bcc)
+                self.keep_copy(stats_id, key, copy.as_bytes())
             self._deliver(msg, recipients)
-        except (smtplib.SMTPException, OSError):
+        except Exception:
+            # Nothing was taken by the server: let the retry send it.
             self.store.release_email_claim(stats_id, key)
             raise
-        if self.keep_copy is not None:
-            # Bcc recipients are not in the headers; the archive copy records them.
-            copy = message_from_bytes(msg.as_bytes(), policy=policy.default)
-            if bcc:
-                copy["Bcc"] = ", ".join(bcc)
-            self.keep_copy(stats_id, key, copy.as_bytes())
         self.store.mark_email_sent(stats_id, key)
         return True
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -581,9 +581,21 @@ class TicketStore:
             return _decision(existing, [(f.path, f.text) for f in stored])
 
     def claim_email(
-        self, stats_id: str, key: str, *, subject: str, recipients: Sequence[str]
+        self,
+        stats_id: str,
+        key: str,
+        *,
+        subject: str,
+        recipients: Sequence[str],
+        stale_after: timedelta | None = None,
     ) -> bool:
-        """Claim the right to send the email ``key`` once; False if it was already claimed."""
+        """Claim the right to send the email ``key`` once; False if it was already claimed.
+
+        A claim that was never marked sent and is older than ``stale_after`` belongs to an
+        attempt that died between claiming and sending (a killed task, a lost connection to
+        this database): it is taken over (compare-and-set on the claim's time, audited), so
+        the email is not lost. Without ``stale_after`` a claim is never taken over.
+        """
         with session_scope(self.url) as s:
             row = self._row(s, stats_id)
             found = s.scalar(
@@ -592,7 +604,34 @@ class TicketStore:
                 )
             )
             if found is not None:
-                return False
+                if (
+                    found.status != "claimed"
+                    or stale_after is None
+                    or _aware(found.at) > utcnow() - stale_after
+                ):
+                    return False
+                now = utcnow()
+                taken = s.execute(
+                    update(SentEmailRow)
+                    .where(
+                        SentEmailRow.id == found.id,
+                        SentEmailRow.status == "claimed",
+                        SentEmailRow.at == found.at,
+                    )
+                    .values(at=now, subject=subject, recipients=list(recipients))
+                )
+                if taken.rowcount != 1:
+                    return False  # another attempt took it over first
+                s.add(
+                    AuditEventRow(
+                        ticket_id=row.id,
+                        at=now,
+                        actor="pipeline",
+                        action="email_claim_taken_over",
+                        details={"key": key, "claimed_at": _aware(found.at).isoformat()},
+                    )
+                )
+                return True
             try:
                 with s.begin_nested():
                     s.add(
