@@ -86,6 +86,23 @@ def test_a_data_owner_answers_their_own_signoff_and_can_write_nothing_else(
     assert blinded.status_code == 200, blinded.text
     assert blinded.json()["decisions"] == []
     assert blinded.json()["rounds"][-1]["progress"] == "1 of 2 answered"
+
+    # ... and Airflow's own HITL reads (its Required Actions pages) show a viewer the answers
+    # to their own tasks only; operations see every answer.
+    def officer_1_seen_by(who):
+        details = client.hitl_details(DAG, run_id, pending=None, user=who)
+        one = next(d for d in details if d["task_instance"]["task_id"] == "officer_1")
+        single = client.request(
+            "GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/officer_1/-1/hitlDetails", who
+        ).json()
+        assert single["chosen_options"] == one["chosen_options"], who
+        return one
+
+    assert officer_1_seen_by(second)["chosen_options"] == []
+    assert officer_1_seen_by(second)["responded_by_user"]["id"] == first  # who, not what
+    assert officer_1_seen_by("do_ashe")["params_input"] == {}
+    assert officer_1_seen_by(first)["chosen_options"] == ["Pass"]
+    assert officer_1_seen_by("ops")["chosen_options"] == ["Pass"]
     answer(client, run_id, "officer_2", "Pass", second)
 
     client.wait_for_task(

@@ -87,3 +87,92 @@ def test_assigned_users_check_is_airflows():
     user = SimpleAuthManagerUser(username="officer_alice", role="viewer")
     assert m.is_authorized_hitl_task(assigned_users={"officer_alice"}, user=user)
     assert not m.is_authorized_hitl_task(assigned_users={"officer_bob"}, user=user)
+
+
+def _detail(task: str, assigned: str, answered: bool = True) -> dict:
+    return {
+        "task_instance": {"task_id": task},
+        "assigned_users": [{"id": assigned, "name": assigned}],
+        "response_received": answered,
+        "responded_by_user": {"id": assigned, "name": assigned} if answered else None,
+        "chosen_options": ["Request revisions"] if answered else None,
+        "params_input": {"guidance": "Suppress row 7"} if answered else {},
+    }
+
+
+def test_a_viewer_reads_only_their_own_answers_in_hitl_details():
+    listed = {
+        "hitl_details": [
+            _detail("officer_1", "officer_alice"),
+            _detail("officer_2", "officer_bob"),
+            _detail("officer_3", "officer_carol", answered=False),
+        ],
+        "total_entries": 3,
+    }
+    shown = auth.redact_others_answers(listed, "officer_bob")["hitl_details"]
+    assert shown[0]["chosen_options"] == [] and shown[0]["params_input"] == {}
+    assert shown[0]["responded_by_user"] == {"id": "officer_alice", "name": "officer_alice"}
+    assert shown[1]["chosen_options"] == ["Request revisions"]
+    assert shown[1]["params_input"] == {"guidance": "Suppress row 7"}
+    assert shown[2]["chosen_options"] is None  # nothing answered, nothing to hide
+    one = auth.redact_others_answers(_detail("officer_1", "officer_alice"), "officer_bob")
+    assert one["chosen_options"] == [] and one["params_input"] == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "matched"),
+    [
+        ("/api/v2/dags/~/dagRuns/~/hitlDetails", True),
+        ("/api/v2/dags/output_request/dagRuns/STATS00001-r1/hitlDetails", True),
+        ("/api/v2/dags/d/dagRuns/r/taskInstances/officer_1/-1/hitlDetails", True),
+        ("/api/v2/dags/d/dagRuns/r/taskInstances/officer_1/-1/hitlDetails/tries/2", True),
+        ("/api/v2/dags/d/dagRuns/r/taskInstances", False),
+        ("/srs/requests", False),
+    ],
+)
+def test_every_hitl_read_is_covered(path, matched):
+    assert bool(auth._HITL_READS.match(path)) is matched
+
+
+def test_the_middleware_rewrites_a_viewers_hitl_read_and_nothing_else(monkeypatch):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    site = FastAPI()
+    path = "/api/v2/dags/d/dagRuns/r/hitlDetails"
+
+    @site.get(path)
+    def listed() -> dict:
+        return {"hitl_details": [_detail("officer_1", "officer_alice")], "total_entries": 1}
+
+    @site.get("/api/v2/dags/d/dagRuns/r/taskInstances")
+    def other() -> dict:
+        return {"chosen_options": ["kept"]}
+
+    site.add_middleware(auth.HitlAnswerRedaction)
+    users = {
+        "bob": SimpleAuthManagerUser(username="officer_bob", role="viewer"),
+        "alice": SimpleAuthManagerUser(username="officer_alice", role="viewer"),
+        "ops": SimpleAuthManagerUser(username="ops", role="admin"),
+    }
+
+    async def user_of(scope):
+        token = dict(scope["headers"]).get(b"authorization", b"")[7:].decode()
+        return users.get(token)
+
+    monkeypatch.setattr(auth, "_user_of", user_of)
+    with TestClient(site) as c:
+
+        def seen(token: str) -> list:
+            response = c.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 200
+            return response.json()["hitl_details"][0]["chosen_options"]
+
+        assert seen("bob") == []
+        assert seen("alice") == ["Request revisions"]
+        assert seen("ops") == ["Request revisions"]
+        assert seen("nobody") == []  # unresolved: fail closed
+        other = c.get(
+            "/api/v2/dags/d/dagRuns/r/taskInstances", headers={"Authorization": "Bearer bob"}
+        )
+        assert other.json() == {"chosen_options": ["kept"]}
