@@ -353,7 +353,13 @@ def run_burst(
     states = Counter(t.state.value for t in tickets)
     signoff_states = signoffs(api, [t.run_id for t in tickets])
     answered_ok = [r for r, a in answered.items() if a["status"] == 200]
-    answered_tasks = {r: task_state(api, r, "officer_1") for r in answered_ok}
+    # An accepted answer resumes its task when the scheduler next picks it up: give it time.
+    settle = time.monotonic() + 180
+    while True:
+        answered_tasks = {r: task_state(api, r, "officer_1") for r in answered_ok}
+        if "awaiting_input" not in answered_tasks.values() or time.monotonic() > settle:
+            break
+        time.sleep(3)
     time.sleep(1)
     health = api.health()
     sweep_states = {r: run_state(api, "intake_sweep", r) for r in sweep_runs}
