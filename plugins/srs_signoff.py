@@ -33,8 +33,15 @@ REFUSED = "**Your answer was not accepted:**"
 
 def _text_field(title: str, description: str) -> Param:
     # source="task": HITLOperator shows only task-level params (DAG params are filtered out).
+    # "null" allowed: Airflow's form treats a plain string field as required and keeps the
+    # option buttons disabled until every box is filled; what an answer needs is ours to judge.
     return Param(
-        "", type="string", format="multiline", title=title, description=description, source="task"
+        None,
+        type=["string", "null"],
+        format="multiline",
+        title=title,
+        description=description,
+        source="task",
     )
 
 
