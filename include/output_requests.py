@@ -550,6 +550,12 @@ def run_checks(p: Pipeline, stats_id: str) -> dict[str, Any]:
     if key in ticket.details and ticket.state != S.RECEIVED:
         summary = ticket.details[key]
     else:
+        if f"snapshot_r{ticket.round}" not in ticket.details:
+            # A snapshot is recorded only once copied whole and verified: whatever a failed
+            # copy left at the snapshot place is never checked.
+            raise StorageError(
+                f"{stats_id} round {ticket.round} has no verified snapshot; nothing was checked"
+            )
         if ticket.state == S.RECEIVED:
             ticket = p.store.transition(stats_id, S.CHECKING, actor="pipeline", expected=S.RECEIVED)
         place = snapshot_place(ticket)
@@ -732,10 +738,12 @@ def _signoff_body(p: Pipeline, ticket: Ticket, checks: dict[str, Any], *, office
     return "\n".join(lines)
 
 
-def round_changes(ticket: Ticket) -> dict[str, list[str]]:
-    """Files changed, added and removed since the previous round (snapshot hashes compared)."""
-    now = ticket.details.get(f"snapshot_r{ticket.round}")
-    before = ticket.details.get(f"snapshot_r{ticket.round - 1}")
+def round_changes(ticket: Ticket, rnd: int | None = None) -> dict[str, list[str]]:
+    """Files changed, added and removed in round ``rnd`` (default: the current one) since the
+    round before (snapshot hashes compared); empty for round 1 or a round not yet snapshotted."""
+    rnd = rnd or ticket.round
+    now = ticket.details.get(f"snapshot_r{rnd}")
+    before = ticket.details.get(f"snapshot_r{rnd - 1}")
     if not now or not before:
         return {}
     new = {e.path: e.sha256 for e in Manifest.from_dict(now["manifest"])}

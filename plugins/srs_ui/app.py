@@ -490,6 +490,7 @@ def request_page(
 ) -> HTMLResponse:
     """One request: files, check report, decisions, audit trail and its Airflow runs."""
     from include.checks.findings import sort_findings
+    from include.output_requests import round_changes
     from include.states import BLOCKED_STATES, OPEN_STATES
 
     ticket = _readable_ticket(p, who, stats_id)
@@ -508,6 +509,7 @@ def request_page(
         is_open=ticket.state in OPEN_STATES,
         is_blocked=ticket.state in BLOCKED_STATES,
         files=_files(ticket, rnd, report),
+        changes=round_changes(ticket, rnd),
         checks=ticket.details.get(f"checks_r{rnd}") or {},
         report=report,
         report_summary=report.summary() if report else None,

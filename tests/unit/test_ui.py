@@ -571,3 +571,37 @@ def test_my_signoffs_lists_tasks_waiting_for_me_with_links(login, hitl):
     html = login("do_ashe").get("/srs/signoffs").text
     assert "tasks/data_owner_signoff/required_actions?map_index=0" in html
     assert "Nothing is waiting for you." in login("officer_bob").get("/srs/signoffs").text
+
+
+def test_round_two_says_which_files_changed_in_the_body_and_on_the_page(client, p):
+    """Officers of a resubmission see what the researcher changed (snapshot hashes compared)."""
+    from include.demo import demo_form_bytes
+    from include.signoff_record import Response
+
+    r1 = out.intake(
+        p, started_by="ops", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", run_id="manual__r1"
+    )
+    out.take_snapshot(p, r1.stats_id)
+    out.run_checks(p, r1.stats_id)
+    first, second = p.store.get(r1.stats_id).assigned_officers
+    revise = [Response("officer_1", first, "Request revisions", guidance="Round the means."),
+              Response("officer_2", second, "Pass")]
+    assert out.officers_decision(p, r1.stats_id, revise) == "revisions"
+    out.request_revisions(p, r1.stats_id)
+    v2 = out.next_version(DEMO_FOLDER)
+    src, dst = Place(DEMO_PROJECT, "Ready for Checking", DEMO_FOLDER), Place(DEMO_PROJECT, "Ready for Checking", v2)
+    p.storage.copy_folder(src, dst)
+    p.storage.write_bytes(dst, "output_request_form.xlsx", demo_form_bytes(DEMO_PROJECT, v2))
+    p.storage.write_bytes(dst, "energy_by_tenure_region.csv", b"region,tenure,n\nE12000001,Owner occupied,410\n")
+    out.intake(p, started_by="ops", project=DEMO_PROJECT, folder=v2, requester="r_rahman",
+               run_id=f"{r1.stats_id}-r2", stats_id=r1.stats_id)
+    out.take_snapshot(p, r1.stats_id)
+    ticket = p.store.get(r1.stats_id)
+    assert out.round_changes(ticket)["changed"] == ["energy_by_tenure_region.csv", "output_request_form.xlsx"]
+    assert "energy_model.py" in out.round_changes(ticket)["unchanged"]
+    out.run_checks(p, r1.stats_id)
+    body = out.officer_request(p, r1.stats_id, 0).body
+    assert "**Since round 1:** changed `energy_by_tenure_region.csv`, `output_request_form.xlsx`." in body
+    page = client.get(f"/srs/requests/{r1.stats_id}", params={"round": 2}).text
+    assert "Since round 1: changed" in page and "energy_by_tenure_region.csv" in page
+    assert "Since round" not in client.get(f"/srs/requests/{r1.stats_id}", params={"round": 1}).text
