@@ -3,8 +3,8 @@
 Keys mirror the local tree: ``projects/<p>/<area>/<relpath>`` and ``ingest/<p>/<relpath>``.
 S3 has no links, but keys are arbitrary strings, so every key read back from a listing is
 checked with the same path rules as the local backend and refused if it could escape.
-Objects are written whole or not at all (S3 semantics), which makes interrupted snapshots
-resumable rather than corrupt. boto3 is imported only when this backend is used.
+Objects are written whole or not at all (S3 semantics); a snapshot is staged outside every
+place and published by server-side copy, so a failed copy leaves nothing at its destination. boto3 is imported only when this backend is used.
 """
 
 from __future__ import annotations
@@ -182,46 +182,89 @@ class S3Storage(Storage):
         return _S3Snapshot(self, dst, fresh=fresh)
 
 
-class _S3Snapshot(SnapshotWriter):
-    """Writes straight to the destination (each object appears whole or not at all).
+STAGING = ".srs-staging"  # as on the local backend: beside projects/ and ingest/, in no place
 
-    Nothing half-copied survives a failure: abort deletes every key this run wrote. If the
-    process dies outright, the files left are a consistent subset that a retry completes.
+
+class _S3Snapshot(SnapshotWriter):
+    """Uploads into a staging prefix outside every place, then publishes by server-side copy.
+
+    S3 has no atomic rename, and writing straight to the destination left every file copied
+    before a failure visible there (in ``Input/``, a partial placement a researcher could
+    take for the whole). Here each file is uploaded to ``.srs-staging/<dst key>/<path>`` and
+    verified by reading it back; only when every file is staged are they copied into the
+    destination (``CopyObject``, server-side, conditional on the staged object's ETag so a
+    concurrent writer's object is never published under this writer's hashes). A failure
+    before publishing leaves nothing at the destination; a failure while publishing removes
+    what was published (abort). Staging leftovers of a writer that died (SIGKILL) — objects and
+    incomplete multipart uploads — are removed by the next writer for the same destination,
+    and by commit and abort.
     """
 
     def __init__(self, storage: S3Storage, dst: Place, *, fresh: bool) -> None:
         self.storage = storage
         self.dst = dst
         self.fresh = fresh
-        self.written: list[str] = []
+        self.staging = f"{STAGING}/{dst.key}/"
+        self.staged: list[tuple[str, str, str]] = []  # (relpath, staged key, ETag)
+        self.published: list[str] = []
+        self._clear_staging()  # what a writer that died left behind
 
     def write(self, relpath: str, stream: BinaryIO) -> ManifestEntry:
         from boto3.s3.transfer import TransferConfig
 
         s3 = self.storage
-        key = s3._key(self.dst, relpath)
+        s3._key(self.dst, relpath)  # the path rules, before anything is written
+        staged = self.staging + relpath
         reader = _HashingReader(stream)
-        self.written.append(key)
         # Sequential parts, so the hash sees the bytes in order; at most one part in memory.
-        s3.client.upload_fileobj(reader, s3.bucket, key, Config=TransferConfig(use_threads=False))
+        s3.client.upload_fileobj(
+            reader, s3.bucket, staged, Config=TransferConfig(use_threads=False)
+        )
         sha, size = reader.digest.hexdigest(), reader.size
-        with s3.open_read(self.dst, relpath) as written:
+        reply = s3.client.get_object(Bucket=s3.bucket, Key=staged)
+        with reply["Body"] as written:
             again, again_size = hash_stream(written)
         if (again, again_size) != (sha, size):
             raise StorageError(f"copy of {relpath!r} did not verify: stored {again}, read {sha}")
+        self.staged.append((relpath, staged, reply["ETag"]))
         return ManifestEntry(relpath, sha, size)
 
     def commit(self) -> None:
-        if self.fresh and not self.written:
+        s3 = self.storage
+        for relpath, staged, etag in self.staged:
+            key = s3._key(self.dst, relpath)
+            self.published.append(key)
+            s3.client.copy_object(
+                Bucket=s3.bucket,
+                Key=key,
+                CopySource={"Bucket": s3.bucket, "Key": staged},
+                CopySourceIfMatch=etag,
+            )
+        if self.fresh and not self.staged:
             # An empty snapshot still exists, as it does on the local backend.
-            marker = self.dst.key + "/"
-            s3 = self.storage
-            s3.client.put_object(Bucket=s3.bucket, Key=marker, Body=b"")
+            s3.client.put_object(Bucket=s3.bucket, Key=self.dst.key + "/", Body=b"")
+        with contextlib.suppress(Exception):
+            self._clear_staging()  # a leftover is removed by the next writer
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
-            self.storage._delete_keys(self.written)
-        self.written = []
+            self.storage._delete_keys(self.published)
+        with contextlib.suppress(Exception):
+            self._clear_staging()
+        self.published = []
+        self.staged = []
+
+    def _clear_staging(self) -> None:
+        s3 = self.storage
+        s3._delete_keys([obj["Key"] for obj in s3._keys(self.staging)])
+        pages = s3.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=s3.bucket, Prefix=self.staging
+        )
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                s3.client.abort_multipart_upload(
+                    Bucket=s3.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
 
 
 class _HashingReader:
