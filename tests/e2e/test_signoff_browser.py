@@ -249,7 +249,7 @@ def test_revisions_with_guidance_per_file_reach_the_researcher(
     assert (decisions["officer_2"].actor, decisions["officer_2"].outcome) == (second, "Pass")
 
     [mail] = _researcher_mails(smtp_sink_session, srs, ticket, "Revisions needed")
-    body = mail.get_content()
+    body = mail.get_content().replace("\r\n", "\n")  # the sink keeps SMTP's line ends
     assert "Two changes are needed before release" in body, body
     assert ">From" not in body, body
     # Each file's comment under the file's path, in the order the officer typed them.
