@@ -1109,7 +1109,13 @@ def archive(p: Pipeline, stats_id: str) -> dict[str, Any]:
     """Close the ticket with a permanent folder: snapshots, manifests, reports, decisions, emails."""
     ticket = p.store.get(stats_id)
     if ticket.state == S.ARCHIVED:
-        return {"archived": True, "already": True}
+        # The move to archived may have been applied without this task hearing so (the
+        # database went away before its COMMIT was acknowledged): the audit trail, written
+        # last, is then still to be written.
+        where = p.archive_place(ticket)
+        if not p.storage.exists(where, "audit.json"):
+            p.archive_json(ticket, "audit.json", p.store.audit(stats_id))
+        return {"archived": True, "already": True, "place": where.key}
     where = p.archive_place(ticket)
     flow = flow_of(ticket.kind)
     for rnd in range(1, ticket.round + 1):
