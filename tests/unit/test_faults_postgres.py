@@ -71,12 +71,12 @@ def pg_pipeline(pg_proxy_url, request):
 class Injector:
     """Arms one fault for the next ``UPDATE tickets`` a step sends."""
 
-    def __init__(self, proxy: FaultProxy, url: str, fault: str) -> None:
-        self.proxy, self.fault, self.armed, self.fired = proxy, fault, False, 0
+    def __init__(self, proxy: FaultProxy, url: str, fault: str, on: str = "UPDATE TICKETS") -> None:
+        self.proxy, self.fault, self.armed, self.fired, self.on = proxy, fault, False, 0, on
         event.listen(get_engine(url), "before_cursor_execute", self._before)
 
     def _before(self, _conn, _cursor, statement, *_args) -> None:
-        if not self.armed or not statement.lstrip().upper().startswith("UPDATE TICKETS"):
+        if not self.armed or not statement.lstrip().upper().startswith(self.on):
             return
         self.armed = False
         self.fired += 1
@@ -224,3 +224,53 @@ def test_terminated_backends_fail_the_step_cleanly(pg_pipeline):
     assert summary["verdict"] == "pass"
     moves = [e.to_state for e in p.store.audit(stats_id) if e.action == "state_changed"]
     assert moves == ["checking", "awaiting_officers"]
+
+
+def test_lost_acknowledgement_of_the_email_claim_neither_loses_nor_duplicates(
+    pg_pipeline, smtp_sink, monkeypatch
+):
+    """Invariant: nothing lost, nothing duplicated, never ``released`` without the email.
+
+    Fault: the release email's claim (``INSERT INTO sent_emails``) is committed but its
+    acknowledgement is lost, so the release fails with a claim on record and nothing sent. The
+    retry within the claim's lease refuses (EmailInFlight); the one after takes the claim over
+    and sends exactly one email, and only then is the ticket ``released``.
+    """
+    from datetime import timedelta
+
+    from include.notifications import EmailInFlight, Mailer
+
+    p, proxy, url = pg_pipeline
+    write_demo_request(p.storage)
+    stats_id = out.intake(
+        p, started_by="ops", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman",
+        run_id="manual__claim",
+    ).stats_id
+    t = p.store.get(stats_id)
+    out.take_snapshot(p, stats_id)
+    out.run_checks(p, stats_id)
+    out.officers_decision(
+        p,
+        stats_id,
+        [
+            out.Response("officer_1", t.assigned_officers[0], "Pass"),
+            out.Response("officer_2", t.assigned_officers[1], "Pass"),
+        ],
+    )
+    monkeypatch.setattr(Mailer, "claim_lease", timedelta(seconds=1))
+    inject = Injector(proxy, url, "commit_ack_lost", on="INSERT INTO SENT_EMAILS")
+    inject.armed = True
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError):
+        out.release(p, stats_id)
+    assert inject.fired == 1
+    assert p.store.email_status(stats_id, "release") == "claimed"  # applied, never heard
+    with pytest.raises(EmailInFlight):
+        out.release(p, stats_id)
+    assert p.store.get(stats_id).state == S.RELEASING
+    time.sleep(1.2)
+    out.release(p, stats_id)
+    assert p.store.get(stats_id).state == S.RELEASED
+    assert sum("Output cleared" in m["Subject"] for m in smtp_sink.messages()) == 1
+    assert p.store.email_status(stats_id, "release") == "sent"
