@@ -13,6 +13,7 @@ import errno
 import hashlib
 import os
 import shutil
+import socket
 import stat
 import uuid
 from pathlib import Path
@@ -223,11 +224,16 @@ class _LocalSnapshot(SnapshotWriter):
         self.storage = storage
         self.dst = dst
         self.fresh = fresh
-        self.token = uuid.uuid4().hex
+        # <destination>-<host>-<pid>-<random>: a writer that died (SIGKILL) is recognisable by
+        # the next writer for the same destination on this host, which removes its leftovers.
+        mine = hashlib.sha256(dst.key.encode()).hexdigest()[:16]
+        host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+        self.token = f"{mine}-{host}-{os.getpid()}-{uuid.uuid4().hex}"
         self.paths: list[str] = []
         sfd = storage._open_dir((STAGING,), create=True)
         assert sfd is not None
         self.sfd = sfd
+        _remove_dead_writers(sfd, f"{mine}-{host}-")
         os.mkdir(self.token, 0o777, dir_fd=sfd)
         self.tfd = os.open(self.token, _DIR_FLAGS, dir_fd=sfd)
         self.closed = False
@@ -328,6 +334,31 @@ class _LocalSnapshot(SnapshotWriter):
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.closed = True
+
+
+def _remove_dead_writers(sfd: int, prefix: str) -> None:
+    """Remove staging folders under ``prefix`` whose writer process is no longer alive."""
+    with os.scandir(sfd) as entries:
+        names = [e.name for e in entries if e.name.startswith(prefix)]
+    for name in names:
+        try:
+            pid = int(name[len(prefix) :].split("-", 1)[0])
+        except ValueError:
+            continue
+        if _alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            shutil.rmtree(name, dir_fd=sfd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _open_child_dir(fd: int, name: str, *, create: bool) -> int:

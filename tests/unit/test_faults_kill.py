@@ -27,31 +27,7 @@ from tests.fixtures.s3 import s3_client
 REPO = Path(__file__).resolve().parents[2]
 BIG = 20 * 1024 * 1024  # three of these: multipart uploads (8 MiB parts) are under way when killed
 
-STEP = """
-import sys
-from include.output_requests import take_snapshot
-from include.pipeline import Pipeline
-print("copying", flush=True)
-take_snapshot(Pipeline(), sys.argv[1])
-print("done", flush=True)
-"""
-
-
-@pytest.fixture
-def s3_pipeline(s3_env, monkeypatch, request):
-    for name, value in s3_env.items():
-        monkeypatch.setenv(name, value)
-    return request.getfixturevalue("demo_pipeline")
-
-
-def test_sigkill_mid_copy_then_retry_leaves_one_verified_snapshot(s3_pipeline):
-    """Invariant: nothing lost, nothing duplicated, nothing partial ever recorded or visible.
-
-    Fault: ``take_snapshot`` runs in its own process (as an Airflow task does) on the S3
-    backend and is SIGKILLed once it is part-way through a 60 MiB folder (some files staged, a
-    multipart upload in progress). Then the step runs again, as the task's retry would.
-    """
-    p = s3_pipeline
+def _request(p: Pipeline):
     write_demo_request(p.storage)
     src = Place(DEMO_PROJECT, "Ready for Checking", DEMO_FOLDER)
     for i in range(3):
@@ -63,6 +39,89 @@ def test_sigkill_mid_copy_then_retry_leaves_one_verified_snapshot(s3_pipeline):
         p, started_by="ops", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman",
         run_id="manual__kill",
     ).stats_id
+    return want, stats_id
+
+
+def _kill_when(stats_id: str, ready) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STEP, stats_id], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ready():
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, f"the copy ended before it could be killed: {proc.stdout.read()}"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _local_case(p: Pipeline) -> None:
+    want, stats_id = _request(p)
+    staging = Path(p.storage.root) / ".srs-staging"
+
+    def staged() -> list[Path]:
+        return [f for f in staging.rglob("*") if f.is_file()] if staging.exists() else []
+
+    _kill_when(stats_id, lambda: any(f.name.startswith("big_1") for f in staged()))
+    assert staged()  # the kill really was mid-copy
+    t = p.store.get(stats_id)
+    assert "snapshot_r1" not in t.details
+    assert not p.storage.exists(out.snapshot_place(t))  # nothing visible at the destination
+
+    out.take_snapshot(Pipeline(), stats_id)  # the retry
+    t = p.store.get(stats_id)
+    assert out.snapshot_manifest(t) == want
+    snap = out.snapshot_place(t)
+    assert p.storage.verify(snap, want) == []
+    workspace = Place(DEMO_PROJECT, "Output", stats_id)
+    assert {f.path for f in p.storage.list_files(workspace)} == {
+        *(f"{DEMO_FOLDER}/{path}" for path in want.paths),
+        f"{DEMO_FOLDER}.manifest.json",
+    }
+    assert list(staging.iterdir()) == []  # no stray staging folder of the killed writer
+    summary = out.run_checks(p, stats_id)
+    assert {f["path"] for f in summary["files"]} == set(want.paths)
+
+
+STEP = """
+import sys
+from include.output_requests import take_snapshot
+from include.pipeline import Pipeline
+print("copying", flush=True)
+take_snapshot(Pipeline(), sys.argv[1])
+print("done", flush=True)
+"""
+
+
+@pytest.fixture(params=["s3", "local"])
+def backend_pipeline(request, monkeypatch):
+    if request.param == "s3":
+        for name, value in request.getfixturevalue("s3_env").items():
+            monkeypatch.setenv(name, value)
+    return request.getfixturevalue("demo_pipeline")
+
+
+def test_sigkill_mid_copy_then_retry_leaves_one_verified_snapshot(backend_pipeline):
+    """Invariant: nothing lost, nothing duplicated, nothing partial ever recorded or visible.
+
+    Fault: ``take_snapshot`` runs in its own process (as an Airflow task does) and is
+    SIGKILLed once it is part-way through a 60 MiB folder (S3: some files staged and a
+    multipart upload in progress; local: files in its staging folder). Then the step runs
+    again, as the task's retry would. On both backends.
+    """
+    p = backend_pipeline
+    if p.settings.storage_backend == "local":
+        return _local_case(p)
+    want, stats_id = _request(p)
 
     client = s3_client(p.settings.s3_endpoint_url)
     bucket = p.settings.s3_bucket
@@ -74,25 +133,7 @@ def test_sigkill_mid_copy_then_retry_leaves_one_verified_snapshot(s3_pipeline):
     def uploads() -> list[str]:
         return [u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", STEP, stats_id], cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if staged() and uploads():  # a file copied, a large one half-way
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, f"the copy ended before it could be killed: {proc.stdout.read()}"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    _kill_when(stats_id, lambda: bool(staged() and uploads()))  # a file staged, one half-way
     left_staged, left_uploads = staged(), uploads()
     assert left_staged or left_uploads  # the kill really was mid-copy
 
