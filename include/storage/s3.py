@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from include.settings import Settings
 
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
+_COPY_OBJECT_MAX = 5 * 1024**3  # the largest object one CopyObject call copies
 
 
 class S3Storage(Storage):
@@ -205,7 +206,7 @@ class _S3Snapshot(SnapshotWriter):
         self.dst = dst
         self.fresh = fresh
         self.staging = f"{STAGING}/{dst.key}/"
-        self.staged: list[tuple[str, str, str]] = []  # (relpath, staged key, ETag)
+        self.staged: list[tuple[str, str, str, int]] = []  # (relpath, staged key, ETag, size)
         self.published: list[str] = []
         self._clear_staging()  # what a writer that died left behind
 
@@ -226,20 +227,29 @@ class _S3Snapshot(SnapshotWriter):
             again, again_size = hash_stream(written)
         if (again, again_size) != (sha, size):
             raise StorageError(f"copy of {relpath!r} did not verify: stored {again}, read {sha}")
-        self.staged.append((relpath, staged, reply["ETag"]))
+        self.staged.append((relpath, staged, reply["ETag"], size))
         return ManifestEntry(relpath, sha, size)
 
     def commit(self) -> None:
         s3 = self.storage
-        for relpath, staged, etag in self.staged:
+        for relpath, staged, etag, size in self.staged:
             key = s3._key(self.dst, relpath)
             self.published.append(key)
-            s3.client.copy_object(
-                Bucket=s3.bucket,
-                Key=key,
-                CopySource={"Bucket": s3.bucket, "Key": staged},
-                CopySourceIfMatch=etag,
-            )
+            source = {"Bucket": s3.bucket, "Key": staged}
+            if size <= _COPY_OBJECT_MAX:
+                s3.client.copy_object(
+                    Bucket=s3.bucket, Key=key, CopySource=source, CopySourceIfMatch=etag
+                )
+            else:  # one CopyObject takes at most 5 GiB: a multipart copy, same condition
+                from boto3.s3.transfer import TransferConfig
+
+                s3.client.copy(
+                    source,
+                    s3.bucket,
+                    key,
+                    ExtraArgs={"CopySourceIfMatch": etag},
+                    Config=TransferConfig(use_threads=False),
+                )
         if self.fresh and not self.staged:
             # An empty snapshot still exists, as it does on the local backend.
             s3.client.put_object(Bucket=s3.bucket, Key=self.dst.key + "/", Body=b"")
