@@ -172,6 +172,19 @@ class AirflowAPI:
             if e.get("run_id") == run_id or run_id in str(e.get("extra") or "")
         ]
 
+    def set_task_note(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int, note: str
+    ) -> None:
+        """Set a task instance's note, which Airflow shows on the task's pages."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        if map_index >= 0:
+            path += f"/{map_index}"
+        r = self._call("PATCH", path, params={"update_mask": "note"}, json={"note": note[:1000]})
+        if r.status_code >= 400:
+            raise AirflowAPIError(
+                f"cannot set the note of {task_id}[{map_index}] of {run_id}: {r.status_code} {r.text}"
+            )
+
     def clear_tasks(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
         """Clear tasks of a run and everything downstream of them, so they run again."""
         r = self._call(

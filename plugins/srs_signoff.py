@@ -184,6 +184,20 @@ class SignOffOperator(HITLOperator):
                 return _resume_event(detail)
         return None
 
+    def _show_refusal(self, p: Any, context: Any, problem: str) -> None:
+        """Put the reason where the person asked again sees it: Airflow keeps a re-asked task's
+        first body, but shows the task instance's note on its pages."""
+        from include.airflow_api import AirflowAPI, AirflowAPIError
+
+        ti = context["ti"]
+        note = f"{REFUSED.strip('*')} {problem}. Please answer again."
+        try:
+            AirflowAPI(p.settings).set_task_note(
+                ti.dag_id, ti.run_id, ti.task_id, ti.map_index, note
+            )
+        except AirflowAPIError as exc:  # the audit and the log still say why
+            self.log.warning("Could not show the reason on the task: %s", exc)
+
     def validate_params_input(self, params_input: Mapping) -> None:
         # The form built at run time has a box per file, which the DAG's copy of this operator
         # does not know; what the answer must contain is judged by validate_response.
@@ -226,8 +240,8 @@ class SignOffOperator(HITLOperator):
                 action="signoff_answer_refused",
                 details={"step": self._step, "option": option, "reason": problem},
             )
-            # Asking again writes a new Required Action whose body starts with the reason.
             self._refused = problem
+            self._show_refusal(p, context, problem)
             return self.execute(context)
         return super().execute_complete(context, event)
 
