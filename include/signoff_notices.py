@@ -22,7 +22,7 @@ import smtplib
 from collections.abc import Sequence
 from typing import Any
 
-from include.notifications import Email, render
+from include.notifications import Email, EmailInFlight, render
 from include.tickets import Ticket
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,8 @@ def notify_waiting(
         return send_waiting_notice(
             p, ticket, step=step, assignees=assignees, action_url=action_url, subject=subject
         )
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPException, OSError, EmailInFlight) as exc:
+        # EmailInFlight: an earlier try is sending it right now; the sign-off waits regardless.
         log.warning(
             "%s: could not email %s that %s waits: %s", ticket.stats_id, assignees, step, exc
         )
