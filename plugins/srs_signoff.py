@@ -5,7 +5,7 @@ intake; the body summarises that round's automated checks), so one DAG serves ev
 The form has a guidance box for the researcher, one box per file of the request, and (for
 officers) an exemption reason. An answer that breaks the rules (revisions without guidance, a
 pass over blocking findings without an exemption) is not accepted: it is recorded, and the same
-person is asked again with the reason at the top of the task.
+person is asked again, the reason shown as the task's note.
 
 The decision steps never read this task's XCom or state: they read Airflow's own record of the
 answer (``include.signoff_record``). A try that fails after an answer was recorded (Airflow 3.3
@@ -28,7 +28,7 @@ from include.signoffs import DATA_OWNER_OPTIONS, OFFICER_OPTIONS
 
 ROLES = ("officer", "data_owner")
 MAX_FILE_FIELDS = 40  # beyond this, the officer names files in the general guidance
-REFUSED = "**Your answer was not accepted:**"
+REFUSED = "Your answer was not accepted:"
 
 
 def _text_field(title: str, description: str) -> Param:
@@ -130,8 +130,6 @@ class SignOffOperator(HITLOperator):
             request = out.data_owner_request(p, stats_id, self.dataset or "")
         self.params = ParamsDict(signoff_params(self.role, request.files))
         self.subject, self.body = request.subject, request.body
-        if self._refused:
-            self.body = f"{REFUSED} {self._refused}\n\nPlease answer again.\n\n---\n\n{self.body}"
         self.assigned_users = [HITLUser(id=user, name=name) for user, name in request.assignees]
         p.store.append_audit(
             stats_id,
@@ -190,7 +188,7 @@ class SignOffOperator(HITLOperator):
         from include.airflow_api import AirflowAPI, AirflowAPIError
 
         ti = context["ti"]
-        note = f"{REFUSED.strip('*')} {problem}. Please answer again."
+        note = f"{REFUSED} {problem}. Please answer again."
         try:
             AirflowAPI(p.settings).set_task_note(
                 ti.dag_id, ti.run_id, ti.task_id, ti.map_index, note

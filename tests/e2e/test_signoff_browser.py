@@ -42,7 +42,7 @@ TABLE = "energy_by_tenure_region.csv"
 CODE = "energy_model.py"
 GUIDANCE = "Guidance for the researcher"
 EXEMPTION = "Exemption reason"
-REFUSED = "Your answer was not accepted:"  # the body's "**…**", as the page renders it
+REFUSED = "Your answer was not accepted:"  # the task note Airflow shows on the page
 
 
 # --- requests, submitted as `srs submit` does -------------------------------------------------
