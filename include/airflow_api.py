@@ -163,14 +163,20 @@ class AirflowAPI:
     def run_changes(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """Who changed what in a run through Airflow (its audit log: state changes, XCom
         writes, answers), oldest first."""
+        # Filtered by run in the query: a busy DAG's log holds far more than one page.
         found = self._get_json(
-            "/eventLogs", f"the event log of {dag_id}", dag_id=dag_id, order_by="when", limit=500
+            "/eventLogs",
+            f"the event log of {dag_id} run {run_id}",
+            dag_id=dag_id,
+            run_id=run_id,
+            order_by="-when",
+            limit=500,
         )
-        return [
+        events = [
             {k: e.get(k) for k in ("when", "owner", "event", "task_id", "map_index", "extra")}
             for e in (found or {}).get("event_logs", [])
-            if e.get("run_id") == run_id or run_id in str(e.get("extra") or "")
         ]
+        return events[::-1]
 
     def set_task_note(
         self, dag_id: str, run_id: str, task_id: str, map_index: int, note: str
