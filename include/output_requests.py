@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from include.access import officers_needed
 from include.checks.request_form import FormError, is_form_name, missing_fields, read_output_form
 from include.notifications import Attachment, Email, disclaimer, render
 from include.permissions import (
@@ -774,17 +775,12 @@ def _what(ticket: Ticket) -> str:
     return f"{ticket.kind} {'into' if ticket.kind == 'ingest' else 'from'} project **{ticket.project}**"
 
 
-def _officers_needed(ticket: Ticket) -> int:
-    """As many sign-offs as officers were assigned at intake (outputs: always two)."""
-    return 2 if ticket.kind == "output" else max(1, len(ticket.assigned_officers))
-
-
 def officers_decision(p: Pipeline, stats_id: str, responses: Sequence[Response]) -> str:
     """Record the officers' answers; return ``release`` (ingest, transfer: ``place``),
     ``data_owner`` or ``revisions``."""
     ticket = p.store.get(stats_id)
     project, destination = involved_projects(p, ticket)
-    needed = _officers_needed(ticket)
+    needed = officers_needed(ticket)
     users = [r.user for r in responses]
     try:
         if len(responses) != needed:
@@ -1005,7 +1001,7 @@ def _verify_signoffs(p: Pipeline, ticket: Ticket, project: Project) -> None:
         )
     decisions = p.store.decisions(ticket.stats_id, round=ticket.round)
     passes = {d.actor for d in decisions if d.role == "officer" and d.outcome == "Pass"}
-    needed = _officers_needed(ticket)
+    needed = officers_needed(ticket)
     if len(passes) < needed or any(d.role == "officer" and d.outcome != "Pass" for d in decisions):
         raise NotPermitted(
             f"{ticket.stats_id} round {ticket.round} lacks {_COUNT.get(needed, needed)} "

@@ -101,7 +101,8 @@ def file_guidance(
     return tuple(found)
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """A time as Airflow's API writes it (ISO 8601, maybe with Z), or None."""
     if not value:
         return None
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
@@ -119,7 +120,7 @@ def _answer_of(ti: Mapping[str, Any], detail: Mapping[str, Any], try_number: int
         options=tuple(detail.get("chosen_options") or ()),
         params_input=dict(detail.get("params_input") or {}),
         form=dict(detail.get("params") or {}),
-        responded_at=_parse_time(detail.get("responded_at")),
+        responded_at=parse_time(detail.get("responded_at")),
         assigned=tuple(str(u.get("id")) for u in detail.get("assigned_users") or ()),
     )
 

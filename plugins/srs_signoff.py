@@ -23,7 +23,7 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param
 from airflow.sdk.definitions.param import ParamsDict
 
-from include.signoff_record import FILE_FIELD, FILE_TITLE
+from include.signoff_record import FILE_FIELD, FILE_TITLE, parse_time
 from include.signoffs import DATA_OWNER_OPTIONS, OFFICER_OPTIONS
 
 ROLES = ("officer", "data_owner")
@@ -245,11 +245,9 @@ class SignOffOperator(HITLOperator):
 
 
 def _resume_event(detail: Mapping[str, Any]) -> dict[str, Any]:
-    from datetime import datetime
-
     return {
         "chosen_options": list(detail.get("chosen_options") or []),
         "params_input": dict(detail.get("params_input") or {}),
-        "responded_at": datetime.fromisoformat(str(detail["responded_at"]).replace("Z", "+00:00")),
+        "responded_at": parse_time(detail["responded_at"]),
         "responded_by_user": detail.get("responded_by_user"),
     }

@@ -90,7 +90,9 @@ def recorded_responses(
 
 
 def _needed(ticket: Any, step: str) -> bool:
-    """Officer sign-off N is needed when N officers were assigned; data owners always are."""
+    """Officer sign-off N is needed up to the round's officers_needed; data owners always are."""
+    from include.access import officers_needed
+
     if step.startswith("officer_"):
-        return int(step.rsplit("_", 1)[-1]) <= len(ticket.assigned_officers)
+        return int(step.rsplit("_", 1)[-1]) <= officers_needed(ticket)
     return True
