@@ -186,6 +186,7 @@ def _full_names(usernames: Sequence[str]) -> dict[str, str]:
 
 # --- submitting ----------------------------------------------------------------------------
 
+SUBMIT_AREA = "Ready for Checking"  # where an output request's folder must be
 DAG_OF_KIND = {
     "output": "output_request",
     "ingest": "ingest_request",
@@ -200,6 +201,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     p = Pipeline()
     transfer = _transfer_conf(args)
+    _refuse_what_cannot_start(p, args)
     ticket = register(
         p,
         kind=args.kind,
@@ -231,6 +233,55 @@ def cmd_submit(args: argparse.Namespace) -> int:
         ) from None
     print(f"{ticket.stats_id}: {args.kind} request submitted (Airflow run {run['dag_run_id']})")
     return 0
+
+
+def _refuse_what_cannot_start(p, args: argparse.Namespace) -> None:
+    """Refuse at once (CommandError, no ticket) what the run's intake would refuse for sure:
+    an unregistered project, a folder name that is a path, a folder that is not there, is a
+    symbolic link or holds a link or hard-linked file. The form is left to the run's checks."""
+    from include.registry import UnknownProject
+    from include.storage import INGEST, NotFound, Place, StorageError, UnsafePath
+    from include.storage.paths import segment_problem
+
+    destination = getattr(args, "destination", None)
+    for role, number in (("project", args.project), ("destination project", destination)):
+        if number is None:
+            continue
+        try:
+            p.project(number)
+        except UnknownProject:
+            raise CommandError(
+                f"{role} {number!r} is not registered with the SRS; nothing was submitted. "
+                "Check the number (`srs registry show` lists the registered projects)."
+            ) from None
+    area = {"output": SUBMIT_AREA, "ingest": INGEST}.get(args.kind) or args.source_area
+    where = "ingest area" if area == INGEST else f"{area} area"
+    where = f"project {args.project}'s {where}"
+    problem = segment_problem(args.folder)  # "/" included: a path could lead anywhere
+    if problem:
+        raise CommandError(
+            f"--folder {args.folder!r} is not a folder directly inside {where} ({problem}); "
+            "nothing was submitted. Put the request folder there and give its name only, "
+            "e.g. --folder 2024_01_16_EnergyUseModel_v1."
+        )
+    place = Place(args.project, area, args.folder)
+    try:
+        present = p.storage.exists(place)
+        if present:
+            p.storage.list_files(place)
+    except UnsafePath as exc:
+        raise CommandError(
+            f"folder {args.folder!r} in {where} cannot be submitted: {exc.path!r} "
+            f"{exc.reason}; nothing was submitted. Copy the files themselves into a plain "
+            "folder there (no links) and submit that folder."
+        ) from None
+    except (NotFound, StorageError) as exc:
+        raise CommandError(f"folder {args.folder!r} in {where} cannot be read: {exc}") from None
+    if not present:
+        raise CommandError(
+            f"there is no folder {args.folder!r} in {where}; nothing was submitted. "
+            f"Check the name, or put the request folder in {where} first."
+        )
 
 
 def cmd_reopen(args: argparse.Namespace) -> int:

@@ -384,6 +384,9 @@ def test_srs_submit_ingest_and_transfer_register_and_trigger(p, monkeypatch, cap
         return {"dag_run_id": run_id}
 
     monkeypatch.setattr(airflow_api.AirflowAPI, "trigger", trigger)
+    # `srs submit` refuses a folder that is not there, so both folders are laid out first.
+    lay_out(p, Place("1234567", INGEST, FOLDER), {"lookup.csv": TABLE})
+    lay_out(p, Place("1234567", "Working", FOLDER), {"lookup.csv": TABLE})
     argv = [
         "submit",
         "ingest",
