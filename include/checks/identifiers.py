@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from include.checks.findings import Finding, Location, Severity
@@ -49,14 +49,14 @@ KIND_LABEL = {
     "email": "email addresses",
     "phone": "telephone numbers",
     "ni_number": "National Insurance numbers",
-    "nhs_number": "NHS numbers (valid check digit)",
+    "nhs_number": "NHS numbers",
     "passport": "passport numbers",
     "coordinates": "latitude/longitude coordinates",
     "easting_northing": "eastings/northings",
     "grid_reference": "OS grid references",
     "uprn": "Unique Property Reference Numbers (UPRN)",
     "crn": "Company Registration Numbers",
-    "upn": "Unique Pupil Numbers (valid check letter)",
+    "upn": "Unique Pupil Numbers",
     "vat": "VAT registration numbers / HMRC references",
     "postcode": "full postcodes",
     "date_of_birth": "dates of birth",
@@ -80,13 +80,26 @@ def severity_for(kind: str, policy: CheckPolicy) -> Severity | None:
 
 
 def identifier_finding(
-    kind: str, policy: CheckPolicy, location: Location, what: str
+    kind: str,
+    policy: CheckPolicy,
+    location: Location,
+    what: str,
+    values: Iterable[object] = (),
 ) -> Finding | None:
-    """One finding with an actionable message; None when the project may hold the kind."""
+    """One finding with an actionable message; None when the project may hold the kind.
+    ``values``: the values found (never quoted), so the message can say when their check
+    character fails: a mistyped or synthetic identifier is still blocked."""
     severity = severity_for(kind, policy)
     if severity is None:
         return None
     label = KIND_LABEL[kind]
+    failed = sum(1 for v in values if _fails_check(kind, str(v)))
+    if failed:
+        them = "it fails" if failed == 1 else f"{failed:,} of them fail"
+        label += (
+            f" ({them} the {CHECK_NAME[kind]}: a mistyped or synthetic identifier is still "
+            "one, and is blocked all the same)"
+        )
     if rule_for(kind) == DIRECT:
         advice = "direct identifiers are never allowed: remove them before resubmitting"
     else:
@@ -183,6 +196,13 @@ def is_upn(value: str) -> bool:
         else:
             return False
     return _UPN_LETTERS[total % 23] == v[0]
+
+
+def is_vat_shape(value: str) -> bool:
+    """GB followed by 9 digits (12 with a branch), spaced or not: a shape only a VAT number has,
+    so it is an identifier even when its check digits fail (mistyped or synthetic)."""
+    m = re.fullmatch(r"GB(\d{9}|\d{12})", _digits_only(value.strip().upper()))
+    return bool(m) and int(m.group(1)[:9]) != 0
 
 
 def _vat_check(nine: str) -> bool:
@@ -312,6 +332,44 @@ def is_street_address(value: str) -> bool:
 def is_ruref(value: str) -> bool:
     """11-digit ONS reporting-unit reference (only meaningful near a RUREF-like header)."""
     return bool(re.fullmatch(r"\d{11}", value.strip()))
+
+
+# What the check character of a kind is called, for findings that say it failed.
+CHECK_NAME = {
+    "upn": "UPN check letter",
+    "vat": "VAT check digits (modulus 97)",
+    "nhs_number": "NHS number check digit (modulus 11)",
+    "ni_number": "rules for NINo prefix letters",
+}
+_UPN_SHAPE = re.compile(r"[A-Z]\d{11}[0-9A-Z]")
+_NHS_SHAPE = re.compile(r"\d{10}|\d{3}[ -]\d{3}[ -]\d{4}")
+_NINO_SHAPE = re.compile(r"[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]")
+
+
+def check_failed(kind: str, value: str) -> bool:
+    """Whether ``value`` has the shape of ``kind`` but fails its check character."""
+    v = value.strip().upper()
+    if kind == "upn":
+        return bool(_UPN_SHAPE.fullmatch(v)) and not is_upn(v)
+    if kind == "vat":
+        digits = _digits_only(v).removeprefix("GB")
+        return bool(re.fullmatch(r"\d{9}|\d{12}", digits)) and not _vat_check(digits[:9])
+    if kind == "nhs_number":
+        return bool(_NHS_SHAPE.fullmatch(v)) and not is_nhs_number(v)
+    if kind == "ni_number":
+        return bool(_NINO_SHAPE.fullmatch(v)) and not is_ni_number(v)
+    return False
+
+
+def _fails_check(kind: str, value: str) -> bool:
+    """check_failed for a whole value, or for the identifier of that kind inside free text."""
+    if kind not in CHECK_NAME:
+        return False
+    return check_failed(kind, value) or any(
+        check_failed(kind, value[m.start : m.end])
+        for m in find_identifiers(value)
+        if m.kind == kind
+    )
 
 
 # ----------------------------------------------------------------------- header classifier
@@ -540,14 +598,17 @@ def header_value_validates(kind: str, header: str, value: str) -> bool:
     v = value.strip()
     if not v:
         return False
+    # Under a header that names the identifier, its shape is enough: a failed check character
+    # means a mistyped or synthetic identifier, which is blocked all the same (check_failed
+    # lets the finding say so). Placeholders of one repeated digit are not identifiers.
     if kind == "nhs_number":
-        return is_nhs_number(v)
+        return is_nhs_number(v) or (check_failed(kind, v) and len(set(_digits_only(v))) > 1)
     if kind == "ni_number":
-        return is_ni_number(v)
+        return is_ni_number(v) or check_failed(kind, v)
     if kind == "postcode":
         return is_postcode(v)
     if kind == "upn":
-        return is_upn(v)
+        return is_upn(v) or check_failed(kind, v)
     if kind == "email":
         return is_email(v)
     if kind == "phone":
@@ -556,8 +617,10 @@ def header_value_validates(kind: str, header: str, value: str) -> bool:
         key = _key(header_tokens(header))
         if key in ("utr", "unique_taxpayer_reference"):
             return bool(re.fullmatch(r"\d{10}", _digits_only(v)))
-        return is_vat_number(v, require_prefix=False) or bool(
-            re.fullmatch(r"\d{3}/?[A-Z]{1,2}\d{3,6}", v.upper())
+        return (
+            is_vat_number(v, require_prefix=False)
+            or (check_failed(kind, v) and int(_digits_only(v.upper()).removeprefix("GB")) != 0)
+            or bool(re.fullmatch(r"\d{3}/?[A-Z]{1,2}\d{3,6}", v.upper()))
         )
     if kind == "crn":
         return is_crn(v, allow_digits=True)
@@ -621,7 +684,8 @@ _TEXT_RULES: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
         re.compile(
             r"(?<![\w])(?:GB ?\d{3} ?\d{4} ?\d{2}(?: ?\d{3})?|GD[0-4]\d\d|HA[5-9]\d\d)(?!\w)"
         ),
-        is_vat_number,
+        # GB + 9 digits is a VAT number's own shape: no check-digit test (see is_vat_shape).
+        lambda text: is_vat_number(text) or is_vat_shape(text),
     ),
     ("upn", re.compile(r"(?<![\w])[A-Z]\d{11}[0-9A-Z](?!\w)"), is_upn),
     ("crn", re.compile(r"(?<![\w])(?:[A-Z]{2}|R0)\d{6}(?!\w)"), is_crn),
@@ -776,7 +840,11 @@ def scan_text(text: str, policy: CheckPolicy, location: Location) -> list[Findin
         for match in find_identifiers(line):
             loc = dataclasses.replace(location, line=number)
             finding = identifier_finding(
-                match.kind, policy, loc, f"text at line {number}, character {match.start + 1},"
+                match.kind,
+                policy,
+                loc,
+                f"text at line {number}, character {match.start + 1},",
+                values=(line[match.start : match.end],),
             )
             if finding is not None:
                 findings.append(finding)

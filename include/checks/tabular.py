@@ -768,6 +768,7 @@ class _TableCheck:
                     self._location(col, first),
                     f"column {name!r} ({tally.total:,} value{'s' if tally.total != 1 else ''}"
                     f", first at row {first})",
+                    values=tally.values,
                 )
                 if finding is not None:
                     out.append(finding)
@@ -776,7 +777,9 @@ class _TableCheck:
                 loc = self._location(col, fix(row))
                 if rule == "identifier":
                     assert kind is not None
-                    finding = identifier_finding(kind, p, loc, f"the value in column {name!r}")
+                    finding = identifier_finding(
+                        kind, p, loc, f"the value in column {name!r}", values=(value,)
+                    )
                     if finding is not None:
                         out.append(finding)
                     continue
