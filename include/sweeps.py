@@ -12,8 +12,10 @@ submission. With a complete request form it gets one ticket (``output_requests.r
 its run ``<STATS-ID>-r1`` is started; Airflow refuses a second run with the same id, so a sweep
 that runs again starts nothing new. A folder that is the next version (``…_v2``) of a ticket
 whose revisions were requested starts that ticket's next round instead. A folder that cannot be
-started (no form, an unreadable or incomplete form, an unsafe name) is listed in the sweep's log
-with the reason, and its researcher is emailed once (recorded in ``sweep_notices``).
+started (no form, an unreadable or incomplete form, an unsafe name, a symbolic link standing as
+the folder, a link or hard-linked file inside) is listed in the sweep's log with the reason, and
+its researcher is emailed once (recorded in ``sweep_notices``); where a link stops the form being
+read, the project's researchers are. It is not an error: the sweep itself succeeds.
 
 **Project-closure sweep.** Every open ticket of a project whose end date has passed is closed as
 ``closed_project_ended`` (rule ``project_closed``): nothing is released or placed afterwards (the
@@ -267,7 +269,25 @@ def _one_folder(
             name,
             "link_or_escape",
             f"the folder name is not acceptable: {exc}",
-            None,
+            [],
+            grace,
+            result,
+        )
+        return
+    try:
+        p.storage.exists(place)  # raises UnsafePath for a link standing in the area
+    except UnsafePath as exc:
+        # Its form cannot be read without following the link, so nobody is named: the
+        # project's researchers are told (only they can put a folder in its areas).
+        _not_started(
+            p,
+            project,
+            source,
+            name,
+            "link_or_escape",
+            f"the folder {exc.reason}. Copy the files themselves into a plain folder in "
+            f"{_area_words(source.area)} (no links), and remove the link",
+            list(project.researchers),
             grace,
             result,
         )
@@ -278,14 +298,20 @@ def _one_folder(
         requester = _person_of(p, revised.requester)
         if problems:
             rule, message = problems
-            _not_started(p, project, source, name, rule, message, requester, grace, result)
+            told = [requester] if requester else []
+            _not_started(p, project, source, name, rule, message, told, grace, result)
             return
         _start(p, api, revised, name, revised.requester, result, round=revised.round + 1)
         return
     person = _researcher(project, named)
     if problems:
         rule, message = problems
-        _not_started(p, project, source, name, rule, message, person, grace, result)
+        told = [person] if person else []
+        if not told and rule == "link_or_escape":
+            # A link (or hard link) inside stops the form being read: tell the project's
+            # researchers rather than nobody, so the folder does not sit there unexplained.
+            told = list(project.researchers)
+        _not_started(p, project, source, name, rule, message, told, grace, result)
         return
     from include.output_requests import register
 
@@ -411,6 +437,10 @@ def _researcher(project: Any, named: str) -> Any:
     return None
 
 
+def _area_words(area: str) -> str:
+    return "the project's ingest area" if area == INGEST else f"the project's {area}"
+
+
 def _person_of(p: Any, username: str) -> Any:
     return p.person(username)
 
@@ -426,11 +456,11 @@ def _not_started(
     folder: str,
     rule: str,
     message: str,
-    person: Any,
+    people: list[Any],
     grace: timedelta,
     result: IntakeSweepResult,
 ) -> None:
-    """Record the folder as not started and tell its researcher, once per problem."""
+    """Record the folder as not started and tell ``people`` (its researcher), once per problem."""
     key = _notice_key(project.number, source.area, folder, rule)
     now = _now()
     shown = folder if len(folder) <= 255 else folder[:252] + "..."
@@ -471,27 +501,27 @@ def _not_started(
         return record("email being sent by another sweep")
     if now - first_seen < grace:
         return record("researcher not emailed yet: the folder may still be being copied in")
-    if person is None:
+    if not people:
         _set_status(p, row_id, "seen", "nobody")
         return record("no researcher to email (no readable form naming one): log only")
     if not _set_status(p, row_id, "seen", "claimed"):
         return record("email being sent by another sweep")
-    email = _render_not_started(project.number, source.area, folder, rule, message, person)
+    to = [person.email for person in people]
+    names = ", ".join(person.username for person in people)
+    email = _render_not_started(project.number, source.area, folder, rule, message, people)
     try:
-        _send(p, email, [person.email])
+        _send(p, email, to)
     except (smtplib.SMTPException, OSError) as exc:
         _set_status(p, row_id, "claimed", "seen")  # the next sweep tries again
-        result.errors.append(
-            f"{project.number}/{folder!r}: could not email {person.username}: {exc}"
-        )
+        result.errors.append(f"{project.number}/{folder!r}: could not email {names}: {exc}")
         return record("email failed; will retry")
     with session_scope(p.settings.database_url) as s:
         s.execute(
             update(SweepNoticeRow)
             .where(SweepNoticeRow.id == row_id)
-            .values(status="sent", recipients=[person.email], notified_at=_now())
+            .values(status="sent", recipients=to, notified_at=_now())
         )
-    record(f"emailed {person.username}")
+    record(f"emailed {names}")
 
 
 def _set_status(p: Any, row_id: int, expected: str, status: str) -> bool:
@@ -504,13 +534,18 @@ def _set_status(p: Any, row_id: int, expected: str, status: str) -> bool:
         return done.rowcount == 1
 
 
-def _render_not_started(project: str, area: str, folder: str, rule: str, message: str, person: Any):
+def _render_not_started(
+    project: str, area: str, folder: str, rule: str, message: str, people: list[Any]
+):
+    from types import SimpleNamespace
+
     from include.notifications import render
 
+    # The template greets one requester by name; several are greeted together.
     return render(
         "not_started",
         f"Project {project}",
-        requester=person,
+        requester=SimpleNamespace(name=" and ".join(person.name for person in people)),
         project=project,
         area=area,
         folder=folder,

@@ -243,6 +243,48 @@ def test_folders_that_cannot_start_are_logged_and_told_once(p, api, smtp_sink):
     assert len(smtp_sink.messages()) == 1
 
 
+def test_a_symlinked_request_folder_is_not_started_and_told_once(p, api, smtp_sink, tmp_path):
+    # Before: the link raised UnsafePath out of the form check, so every sweep had an error
+    # (and the intake_sweep DAG failed with SweepIncomplete) and nobody was ever told.
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.csv").write_text("id\n1\n")
+    root = Path(p.settings.storage_root) / "projects" / DEMO_PROJECT / READY
+    os.symlink(outside, root / "2026_11_30_Link_v1", target_is_directory=True)
+    write_demo_request(p.storage)  # a good folder beside it still starts
+
+    first = sweeps.sweep_intake(p, api)
+    assert first.errors == [] and [s.split()[1] for s in first.started] == [DEMO_FOLDER]
+    [link] = first.not_started
+    assert (link.folder, link.rule) == ("2026_11_30_Link_v1", "link_or_escape")
+    assert "is a symbolic link" in link.message and "plain folder" in link.message
+    assert link.notice == "emailed r_jones, r_rahman"  # the project's researchers
+    [mail] = smtp_sink.wait_for(1)
+    assert mail["To"] == "gareth.jones@university.example, ruth.rahman@university.example"
+    assert "2026_11_30_Link_v1" in mail["Subject"]
+    body = mail.get_content()
+    assert "Gareth Jones and Ruth Rahman" in body and "symbolic link" in body
+
+    second = sweeps.sweep_intake(p, api)
+    assert second.errors == [] and second.started == []
+    assert [n.notice for n in second.not_started] == ["researcher already emailed"]
+    assert len(smtp_sink.messages()) == 1
+    assert [t.folder for t in tickets_of(p)] == [DEMO_FOLDER] and len(api.triggered()) == 1
+    assert (outside / "secret.csv").read_text() == "id\n1\n"  # the link's target untouched
+
+
+def test_a_link_inside_a_folder_tells_the_projects_researchers(p, api, smtp_sink, tmp_path):
+    write_demo_request(p.storage)
+    (tmp_path / "secret.csv").write_text("id\n1\n")
+    root = Path(p.settings.storage_root) / "projects" / DEMO_PROJECT / READY
+    os.symlink(tmp_path / "secret.csv", root / DEMO_FOLDER / "more.csv")
+    result = sweeps.sweep_intake(p, api)
+    assert result.errors == [] and result.started == [] and tickets_of(p) == []
+    [n] = result.not_started
+    assert n.rule == "link_or_escape" and "more.csv" in n.message
+    assert n.notice == "emailed r_jones, r_rahman"
+
+
 def test_grace_period_before_telling_the_researcher(p, api, smtp_sink):
     write_demo_request(p.storage)
     p.store.create(
@@ -396,7 +438,11 @@ def test_a_closed_ticket_is_never_released(p, api, smtp_sink):
     t = p.store.get(
         out.intake(
             p,
-            started_by="ops", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", run_id="manual__1"
+            started_by="ops",
+            project=DEMO_PROJECT,
+            folder=DEMO_FOLDER,
+            requester="r_rahman",
+            run_id="manual__1",
         ).stats_id
     )
     out.take_snapshot(p, t.stats_id)
