@@ -374,7 +374,48 @@ def _text_expected(ext: str) -> bool:
     )
 
 
+_STRUCTURED_NAME = {"json": "JSON", "html": "HTML", "xml": "XML", "yaml": "YAML"}
+
+
+def _route_structured(rel: str, ext: str, kind: str, out: list[Finding]) -> FileClass | None:
+    """JSON, HTML, XML and YAML by content, whatever the name: JSON and HTML are banned types
+    (RULES.md), XML and YAML are text that no table reader may read as rows."""
+    name = _STRUCTURED_NAME[kind]
+    claims_other = _text_expected(ext) and ext not in (".txt", ".log")
+    if kind in ("json", "html"):
+        if ext in ft.NOTEBOOK_EXTENSIONS and kind == "json":
+            return None  # a Jupyter notebook is JSON by definition
+        family = "json" if kind == "json" else "markdown"
+        if claims_other or ext in (".txt", ".log"):
+            out.append(_mismatch(rel, ext, name, f"{name} files cannot be requested"))
+        out.append(
+            finding(
+                "banned_file_type",
+                Severity.BLOCK,
+                f"The content is {name} ({'.json' if kind == 'json' else '.html'} files, banned "
+                "whatever the name, cannot be requested: the SRS cannot fully check them). "
+                "Export the content to a permitted format (e.g. CSV, XLSX, PDF, TXT).",
+                rel,
+                kind=family,
+            )
+        )
+        return FileClass(kind, out)
+    if kind == "xml" and ext == ".xml":
+        return FileClass("xml", out, route=ROUTE_TEXT)
+    if kind == "yaml" and ext not in ft.TABLE_EXTENSIONS:
+        return None  # key: value notes are ordinary text unless a name claims a table
+    if claims_other or ext in ft.NOTEBOOK_EXTENSIONS:
+        fix = "name it .xml" if kind == "xml" else "name it .txt"
+        out.append(_mismatch(rel, ext, name, fix))
+        return FileClass(kind, out)
+    return FileClass(kind, out, route=ROUTE_TEXT)
+
+
 def _route_text(rel: str, ext: str, c: ft.Content, out: list[Finding]) -> FileClass:
+    if c.structured is not None:
+        routed = _route_structured(rel, ext, c.structured, out)
+        if routed is not None:
+            return routed
     if ext in ft.TABLE_EXTENSIONS:
         fmt = ft.TABLE_EXTENSIONS[ext]
         if c.delimiter == "\t":

@@ -17,6 +17,8 @@ from pathlib import PurePosixPath
 
 import filetype as _filetype
 
+from include.checks.structured_text import structured_kind
+
 PREFIX_BYTES = 64 * 1024
 
 # shared/RULES.md `banned_file_type`, exactly; families name the type shown in the report.
@@ -335,6 +337,7 @@ class Content:
     detail: str = ""
     ooxml: str | None = None
     delimiter: str | None = None  # for text that sniffs as a delimited table
+    structured: str | None = None  # json, xml, html or yaml, by content (structured_text.py)
 
 
 def read_prefix(path: str | os.PathLike[str], n: int = PREFIX_BYTES) -> bytes:
@@ -459,6 +462,9 @@ def detect_content(path: str | os.PathLike[str], size: int, head: bytes | None =
     text = decode_text_prefix(head)
     if text is None:
         return Content("binary", detail="unrecognised binary content")
+    structured = structured_kind(text, complete=size <= len(head))
+    if structured is not None:
+        return Content("text", detail=structured, structured=structured)
     return Content("text", delimiter=sniff_delimiter(text))
 
 
