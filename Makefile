@@ -19,8 +19,9 @@ bench-load:  ## burst of 50 requests on the embedded default it starts in a temp
 	mkdir -p bench-results
 	.venv/bin/python scripts/bench_load.py $(BENCH_LOAD_ARGS) --json bench-results/load.json | tee bench-results/load.txt
 
-lock:  ## re-pin requirements.txt from requirements.in
+lock:  ## re-pin requirements.txt (runtime) and requirements-dev.txt (tests, tools) from their .in
 	.venv/bin/uv pip compile requirements.in -o requirements.txt --python-version 3.11 -q --no-header
+	.venv/bin/uv pip compile requirements-dev.in -o requirements-dev.txt --python-version 3.11 -q --no-header
 
 clean:
 	rm -rf .airflow .pytest_cache bench-results test-artifacts

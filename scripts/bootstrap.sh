@@ -11,8 +11,9 @@ fi
 if [ ! -x .venv/bin/uv ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
 fi
-# uv resolves nothing here: requirements.txt is fully pinned (`make lock` regenerates it).
-.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.txt
+# uv resolves nothing here: both locks are fully pinned (`make lock` regenerates them). Runtime
+# (requirements.txt, all the Docker image gets) and the test and development tools on top of it.
+.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.txt -r requirements-dev.txt
 .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
 # Byte-compile once: with PYTHONDONTWRITEBYTECODE set (as on our machines) every process would
 # otherwise recompile Airflow and Great Expectations on import (seconds each time).
