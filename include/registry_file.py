@@ -1,7 +1,9 @@
 """The registry file (YAML): its schema, and the messages a bad file gets.
 
 A file is validated whole before anything is written, so a bad file changes nothing; every
-error names the entry (e.g. ``projects[2] (1234567)``) and the field.
+error names the entry (e.g. ``projects[2] (1234567)``) and the field. The YAML is read with
+:class:`RegistryLoader`: a key given twice is refused (plain YAML keeps the last one silently,
+so a second ``end_date`` would quietly win) and an impossible date is reported as a bad field.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -178,10 +180,91 @@ def _entry_name(doc: object, loc: tuple[object, ...]) -> str:
     return out or "file"
 
 
+class DuplicateKey(yaml.constructor.ConstructorError):  # noqa: N818 - reads as the problem
+    """A mapping gives the same key twice; names the key, both lines and the entry."""
+
+    def __init__(self, key: object, first_line: int, line: int, entry: str) -> None:
+        self.key, self.first_line, self.line, self.entry = key, first_line, line, entry
+        lines = f"line {line}" if line == first_line else f"lines {first_line} and {line}"
+        super().__init__(f"{entry}: key {key!r} is given twice ({lines}); keep one")
+
+
+class RegistryLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys at any level, naming the entry, and
+    keeps a date the calendar does not have (``2024-13-45``) as text for the schema to name."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._root = node  # to name the entry a duplicate key is in
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _value in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<:` merges are overridden by explicit keys, as YAML says
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:  # unhashable: the base class reports it
+                    continue
+                if first is not None:
+                    entry = _entry_of_node(getattr(self, "_root", None), node)
+                    raise DuplicateKey(key, first, line, entry)
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_lenient_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return self.construct_yaml_timestamp(node)
+        except ValueError:  # month 13, day 45: the schema then names the entry and the field
+            return self.construct_scalar(node)
+
+
+RegistryLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", RegistryLoader.construct_lenient_timestamp
+)
+
+
+def _entry_of_node(root: yaml.Node | None, target: yaml.Node) -> str:
+    """Where ``target`` sits under ``root``, as 'projects[1] (4567890)' ('the top level')."""
+
+    def label(node: yaml.Node) -> str:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value in ("number", "username", "name") and isinstance(v, yaml.ScalarNode):
+                    return f" ({v.value})"
+        return ""
+
+    def walk(node: yaml.Node, path: str, seen: set[int]) -> str | None:
+        if node is target:
+            return path
+        if id(node) in seen:  # aliases can make cycles
+            return None
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            children = [(f"{path}.{k.value}" if path else str(k.value), v) for k, v in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(f"{path}[{i}]{label(v)}", v) for i, v in enumerate(node.value)]
+        else:
+            return None
+        for child_path, child in children:
+            found = walk(child, child_path, seen)
+            if found is not None:
+                return found
+        return None
+
+    found = walk(root, "", set()) if root is not None else None
+    return found or "the top level of the file"
+
+
 def parse_registry(text: str, source: str = "registry file") -> RegistryDocument:
     """Validate a registry document; raise RegistryFileError naming every bad entry and field."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=RegistryLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKey as exc:
+        raise RegistryFileError(f"{source} was not loaded (nothing changed):\n  {exc}") from None
     except yaml.YAMLError as exc:
         raise RegistryFileError(f"{source} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -195,6 +278,9 @@ def parse_registry(text: str, source: str = "registry file") -> RegistryDocument
         for err in exc.errors():
             where = _entry_name(raw, tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"].startswith("date_"):
+                why = msg.rpartition(", ")[2] if ", " in msg else msg
+                msg = f"{err['input']!r} is not a date ({why}); write it as YYYY-MM-DD"
             lines.append(f"  {where}: {msg}")
         raise RegistryFileError(
             f"{source} was not loaded (nothing changed):\n" + "\n".join(lines)

@@ -131,3 +131,95 @@ def test_dataset_threshold_tightens_project_threshold():
 def test_not_yaml_is_a_clear_error():
     with pytest.raises(RegistryFileError, match="not valid YAML"):
         parse_registry("projects: [unclosed")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("start_date: 2024-01-01", "start_date: 2024-13-45"),
+            "projects[0] (1234567).start_date: '2024-13-45' is not a date (month value",
+        ),
+        (
+            ("end_date: 2029-03-31", "end_date: 2029-02-30"),
+            "projects[1] (4567890).end_date: '2029-02-30' is not a date (day value",
+        ),
+    ],
+)
+def test_an_impossible_date_names_its_entry_and_field(change, expected):
+    # Before: yaml raised a bare ValueError ("month must be in 1..12") naming nothing.
+    with pytest.raises(RegistryFileError) as err:
+        parse_registry(DEMO.read_text().replace(*change))
+    assert expected in str(err.value) and "YYYY-MM-DD" in str(err.value)
+    assert "nothing changed" in str(err.value)
+
+
+def _line_of(text: str, needle: str, nth: int = 0) -> int:
+    at = -1
+    for _ in range(nth + 1):
+        at = text.index(needle, at + 1)
+    return text[:at].count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    ("change", "expected", "key_text"),
+    [
+        (  # a project's field: plain YAML would keep the second end date silently
+            ("end_date: 2029-03-31", "end_date: 2029-03-31\n    end_date: 2035-01-01"),
+            "projects[1] (4567890): key 'end_date' is given twice",
+            "end_date: 2029",
+        ),
+        (
+            ("  - name: LFS\n", "  - name: LFS\n    review: none\n"),
+            "datasets[1] (LFS): key 'review' is given twice",
+            "review: none\n    data_owners: [do_lfs]",  # the added one comes first
+        ),
+        (  # in a flow mapping, on one line
+            ("{username: r_jones,", "{username: r_jones, username: r_bond,"),
+            "people[7] (r_jones): key 'username' is given twice",
+            "username: r_jones",
+        ),
+        (
+            ("operations: [ops]\n", "operations: [ops]\nofficers: [officer_alice]\n"),
+            "the top level of the file: key 'officers' is given twice",
+            "officers: [",
+        ),
+    ],
+)
+def test_duplicate_keys_are_refused_naming_key_line_and_entry(change, expected, key_text):
+    text = DEMO.read_text()
+    bad = text.replace(*change, 1)
+    assert bad != text
+    with pytest.raises(RegistryFileError) as err:
+        parse_registry(bad)
+    message = str(err.value)
+    assert expected in message and "nothing changed" in message
+    first = _line_of(bad, key_text)
+    key = key_text.split(":")[0]
+    second = _line_of(bad, f"{key}:", bad[: bad.index(key_text)].count(f"{key}:") + 1)
+    lines = f"line {first}" if first == second else f"lines {first} and {second}"
+    assert f"({lines}); keep one" in message
+
+
+def test_cli_load_of_a_duplicate_key_changes_nothing(tmp_path, capsys):
+    assert main(["registry", "load", str(DEMO)]) == 0
+    bad = tmp_path / "bad.yaml"
+    text = DEMO.read_text().replace(
+        "end_date: 2028-12-31", "end_date: 2028-12-31\n    end_date: 2026-12-01"
+    )
+    bad.write_text(text)
+    assert main(["registry", "load", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "projects[0] (1234567): key 'end_date' is given twice" in err
+    assert _project("1234567").end_date == date(2028, 12, 31)
+
+
+def test_yaml_merge_keys_are_not_duplicates():
+    doc = parse_registry(
+        DEMO.read_text().replace(
+            "  - name: Census2021\n    review: none",
+            "  - &census\n    name: Census2021\n    review: none\n"
+            "  - <<: *census\n    name: Census2011",
+        )
+    )
+    assert [d.name for d in doc.datasets][-2:] == ["Census2021", "Census2011"]
