@@ -258,7 +258,10 @@ def _content(entry: _Entry, cls: fl.FileClass, policy: CheckPolicy) -> list[Find
     if cls.route == fl.ROUTE_SPREADSHEET:
         return spreadsheets.check_workbook(path, rel, policy, cls.ooxml or "xlsx")
     if cls.route == fl.ROUTE_TABLE:
-        return spreadsheets.check_delimited(path, rel, cls.table_format or "csv", policy)
+        fmt = cls.table_format or "csv"
+        return fl.csv_formula_findings(path, rel, fmt) + spreadsheets.check_delimited(
+            path, rel, fmt, policy
+        )
     if cls.route == fl.ROUTE_DOCUMENT:
         if cls.type == "pdf":
             return documents.check_pdf(path, rel, policy)

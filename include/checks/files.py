@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from include.checks import filetypes as ft
 from include.checks.findings import Finding, Location, Severity
@@ -26,6 +27,16 @@ _OOXML_FOR_EXT = {
     **ft.SPREADSHEET_EXTENSIONS,
     **{k: v for k, v in ft.DOCUMENT_EXTENSIONS.items() if v != "pdf"},
 }
+
+
+def csv_formula_findings(
+    path: str | os.PathLike[str], rel: str, table_format: str
+) -> list[Finding]:
+    """File-level `formula` rule over a CSV/TSV's raw text (csv_formulas.py): run beside the
+    table rules, since a formula cell is a problem however the table reads."""
+    from include.checks.csv_formulas import check_formulas
+
+    return check_formulas(Path(path), rel, table_format)
 
 
 @dataclass
