@@ -157,7 +157,13 @@ def classify(
 
     head = ft.read_prefix(path)
     content = ft.detect_content(path, size, head)
-    return _route(rel, ext, content, out)
+    routed = _route(rel, ext, content, out)
+    if content.kind == "image" and content.detail != "image/svg+xml":
+        # GPS and authorship hide in metadata an officer viewing the picture never sees.
+        from include.checks.image_metadata import image_metadata_findings
+
+        routed.findings.extend(image_metadata_findings(Path(path), rel, policy))
+    return routed
 
 
 def _type_from_extension(ext: str) -> str:
