@@ -4,6 +4,8 @@ Researchers can create symbolic links in their folders, and a link can point any
 machine. So nothing here resolves a path string: every folder is opened one segment at a time
 relative to its parent's file descriptor with ``O_NOFOLLOW``, and every file is opened the same
 way and checked to be a regular file. A link anywhere on the way is refused with UnsafePath.
+So is a file with more than one name (a hard link): it may be the very file of another folder
+or project, and what is snapshot or released must belong to the request folder alone.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ STAGING = ".srs-staging"  # beside projects/ and ingest/, never inside a place
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
 _LINK = "is a symbolic link; links are never followed"
+
+
+def _hard_link(count: int) -> str:
+    return (
+        f"is a hard link (the file has {count} names, so it may also be a file outside this "
+        "folder); hard-linked files are never copied: put a plain copy of the file here instead"
+    )
 
 
 class LocalStorage(Storage):
@@ -320,6 +329,9 @@ class _LocalSnapshot(SnapshotWriter):
                         os.rename(leaf, leaf, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
                     else:
                         raise Occupied() from None
+                else:
+                    # At once back to one name: a reader seeing two would refuse it as a hard link.
+                    os.unlink(leaf, dir_fd=src_dir)
                 finally:
                     os.close(src_dir)
                     os.close(dst_dir)
@@ -412,6 +424,9 @@ def _open_regular(dir_fd: int, name: str, shown: str) -> BinaryIO:
         os.close(fd)
         what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
         raise StorageError(f"{shown!r} is {what}")
+    if st.st_nlink > 1:  # hard-linked since the folder was scanned
+        os.close(fd)
+        raise UnsafePath(shown, _hard_link(st.st_nlink))
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
@@ -449,6 +464,10 @@ def _walk(fd: int, rel: str, found: list[Found]) -> None:
             finally:
                 os.close(child)
         elif entry.is_file(follow_symlinks=False):
-            found.append(Found(path, entry.stat(follow_symlinks=False).st_size))
+            st = entry.stat(follow_symlinks=False)
+            if st.st_nlink > 1:
+                found.append(Found(path, 0, _hard_link(st.st_nlink)))
+            else:
+                found.append(Found(path, st.st_size))
         else:
             found.append(Found(path, 0, "is not a regular file or folder"))

@@ -695,6 +695,63 @@ def test_a_file_replaced_by_a_link_after_the_snapshot_fails_verification(local, 
     assert [(m.path, m.problem) for m in local.verify(dst, manifest)] == [("a.csv", "unsafe")]
 
 
+# -- hard links (local backend) ------------------------------------------------------------------
+
+
+def test_a_hard_link_to_a_file_outside_stops_the_copy(local, outside):
+    src, dst = Place(P, RFC, "req"), Place(P, "Output", "snap")
+    fill(local, src, {"a.csv": b"1", "z.csv": b"2"})
+    os.link(outside / "secret.txt", local.root / src.key / "m_hard.csv")
+    with pytest.raises(UnsafePath, match="hard link") as info:
+        local.copy_folder(src, dst)
+    assert "m_hard.csv" in str(info.value) and "2 names" in str(info.value)
+    assert not local.exists(dst)
+    assert list((local.root / STAGING).iterdir()) == []
+    for attempt in (
+        lambda: local.list_files(src),
+        lambda: local.manifest(src),
+        lambda: local.read_bytes(src, "m_hard.csv"),  # also when opened without a scan first
+        lambda: local.download_folder(src, local.root.parent / "dl"),
+    ):
+        with pytest.raises(UnsafePath, match="m_hard.csv.*hard link"):
+            attempt()
+    assert (outside / "secret.txt").read_bytes() == b"not yours"
+    assert os.stat(outside / "secret.txt").st_nlink == 2  # refused, never touched
+
+
+def test_a_file_hard_linked_after_the_snapshot_fails_verification(local, outside):
+    src, dst = Place(P, RFC, "req"), Place(P, "Output", "snap")
+    fill(local, src, {"a.csv": b"1", "b.csv": b"2"})
+    manifest = local.copy_folder(src, dst)
+    os.link(local.root / dst.key / "a.csv", outside / "a_copy.csv")
+    [problem] = local.verify(dst, manifest)
+    assert (problem.path, problem.problem) == ("a.csv", "unsafe")
+    assert "hard link" in problem.detail
+
+
+def test_a_completed_snapshot_never_shows_a_file_with_two_names(local, monkeypatch):
+    # Completing an interrupted snapshot hard-links files in from staging. A reader verifying
+    # the destination meanwhile (another run) would refuse a file with two names, so each is
+    # back to one name at once, not only when staging is removed.
+    from include.storage import local as local_module
+
+    src, dst = Place(P, RFC, "req"), Place(P, "Output", "snap")
+    fill(local, src, SUBMISSION)
+    fill(local, dst, {"readme.txt": SUBMISSION["readme.txt"]})
+    seen: dict[str, int] = {}
+    abort = local_module._LocalSnapshot.abort
+
+    def looking_before_cleanup(self):
+        for path in SUBMISSION:
+            seen[path] = os.stat(local.root / dst.key / path).st_nlink
+        abort(self)
+
+    monkeypatch.setattr(local_module._LocalSnapshot, "abort", looking_before_cleanup)
+    manifest = local.copy_folder(src, dst)
+    assert set(seen) == set(SUBMISSION) and set(seen.values()) == {1}, seen
+    assert local.verify(dst, manifest) == []
+
+
 def test_special_files_are_refused(local):
     src = Place(P, RFC, "req")
     fill(local, src, {"a.csv": b"1"})

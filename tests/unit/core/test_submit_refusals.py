@@ -113,3 +113,11 @@ def test_a_folder_holding_a_link_is_refused(p, capsys, tmp_path):
     os.symlink(tmp_path / "secret.csv", ready_root(p) / DEMO_FOLDER / "more.csv")
     err = refused(p, capsys, submit("--folder", DEMO_FOLDER))
     assert "more.csv" in err and "symbolic link" in err
+
+
+def test_a_folder_holding_a_hard_link_is_refused(p, capsys, tmp_path):
+    write_demo_request(p.storage)
+    (tmp_path / "secret.csv").write_text("id\n1\n")
+    os.link(tmp_path / "secret.csv", ready_root(p) / DEMO_FOLDER / "more.csv")
+    err = refused(p, capsys, submit("--folder", DEMO_FOLDER))
+    assert "more.csv" in err and "is a hard link" in err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from include import output_requests as out
+from include import request_steps as out
 from include import sweeps
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, demo_form_bytes, write_demo_request
 from include.states import TicketState as S
@@ -283,6 +283,23 @@ def test_a_link_inside_a_folder_tells_the_projects_researchers(p, api, smtp_sink
     [n] = result.not_started
     assert n.rule == "link_or_escape" and "more.csv" in n.message
     assert n.notice == "emailed r_jones, r_rahman"
+
+
+def test_a_hard_linked_file_in_a_folder_is_refused_like_a_link(p, api, smtp_sink, tmp_path):
+    write_demo_request(p.storage)
+    (tmp_path / "secret.csv").write_text("id\n1\n")
+    root = Path(p.settings.storage_root) / "projects" / DEMO_PROJECT / READY
+    os.link(tmp_path / "secret.csv", root / DEMO_FOLDER / "more.csv")
+    result = sweeps.sweep_intake(p, api)
+    assert result.errors == [] and result.started == [] and tickets_of(p) == []
+    [n] = result.not_started
+    assert n.rule == "link_or_escape" and "more.csv" in n.message
+    assert "is a hard link" in n.message and "plain copy" in n.message
+    assert "hard link" in smtp_sink.wait_for(1)[0].get_content()
+    # Replaced by a plain copy: the folder starts.
+    os.unlink(root / DEMO_FOLDER / "more.csv")
+    (root / DEMO_FOLDER / "more.csv").write_text("id\n1\n")
+    assert [s.split()[1] for s in sweeps.sweep_intake(p, api).started] == [DEMO_FOLDER]
 
 
 def test_grace_period_before_telling_the_researcher(p, api, smtp_sink):
