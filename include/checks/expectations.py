@@ -1,16 +1,21 @@
-"""Custom Great Expectations (GX Core 1.x) expectations for the SRS disclosure rules.
+"""Custom Great Expectations (GX Core 1.x) expectations: the SRS disclosure rules themselves.
 
-Importing this module imports GX (~10-15 s, ~180 MB): only ``include.checks.suites`` imports it,
+Every tabular rule (threshold, zero and full cells, negative values, degrees of freedom,
+min/max columns, n,k dominance, p%, value-led and header-led identifiers) is decided here and
+nowhere else: ``include.checks.tabular`` only chooses candidate cells (cheap vectorised
+prefilters) and turns GX's unexpected rows into findings.
+
+Importing this module imports GX (~3 s, ~160 MB): only ``include.checks.suites`` imports it,
 and ``include.checks.tabular`` imports that lazily, the first time a table has candidate cells.
 Analytics are switched off before GX is imported.
 
 Each expectation is a map expectation: GX evaluates it value by value (or row by row for the
-multi-column dominance rules) and reports the failing values with ``unexpected_index_list`` =
-the rows' index, which the tabular checks set to the row number a person counts.
+multi-column dominance rules). Nulls are not evaluated (GX's map expectations skip them), so
+one candidate frame can hold several rules' cells side by side.
 
-Parameters that vary by project (threshold, dominance k, p, the permitted indirect kinds) are
-suite parameters (``{"$PARAMETER": "threshold"}``) supplied at validation time through
-``expectation_parameters``, so one suite serves every project.
+Parameters that vary by project (threshold, dominance k, p, minimum degrees of freedom, the
+permitted indirect kinds) are suite parameters (``{"$PARAMETER": "threshold"}``) supplied at
+validation time through ``expectation_parameters``, so one suite serves every project.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 
+from functools import lru_cache  # noqa: E402
 from typing import Any, ClassVar, Literal  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -44,6 +50,10 @@ from include.checks.identifiers import (  # noqa: E402
 # ------------------------------------------------------------------------------- metrics
 
 
+def _numbers(column: pd.Series) -> pd.Series:
+    return pd.to_numeric(column, errors="coerce")
+
+
 class ColumnValuesCountAtOrAboveThreshold(ColumnMapMetricProvider):
     """True where a count is 0 (zero_cell's business), negative, or at least the threshold."""
 
@@ -52,12 +62,66 @@ class ColumnValuesCountAtOrAboveThreshold(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, threshold: float, **kwargs: Any) -> pd.Series:
-        values = pd.to_numeric(column, errors="coerce")
+        values = _numbers(column)
         return ~((values > 0) & (values < float(threshold)))
 
 
+class ColumnValuesNotZero(ColumnMapMetricProvider):
+    """True where a count is not 0; with ``full``, a percentage neither 0 nor 100."""
+
+    condition_metric_name = "column_values.srs_not_zero"
+    condition_value_keys = ("full",)
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, full: bool, **kwargs: Any) -> pd.Series:
+        values = _numbers(column)
+        bad = (values == 0) | (values == 100) if full else values == 0
+        return ~bad
+
+
+class ColumnValuesNotNegative(ColumnMapMetricProvider):
+    """True where a value is not below zero."""
+
+    condition_metric_name = "column_values.srs_not_negative"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
+        return ~(_numbers(column) < 0)
+
+
+class ColumnValuesDegreesOfFreedomAtOrAboveMinimum(ColumnMapMetricProvider):
+    """True where residual degrees of freedom are negative (not a count of them) or at least
+    the minimum."""
+
+    condition_metric_name = "column_values.srs_dof_at_or_above_minimum"
+    condition_value_keys = ("minimum",)
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, minimum: float, **kwargs: Any) -> pd.Series:
+        values = _numbers(column)
+        return ~((values >= 0) & (values < float(minimum)))
+
+
+class ColumnValuesBlank(ColumnMapMetricProvider):
+    """True where a cell is blank: a min/max/median/percentile column with any value fails."""
+
+    condition_metric_name = "column_values.srs_blank"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
+        return column.astype(str).str.strip() == ""
+
+
+@lru_cache(maxsize=1 << 16)
+def _kinds_in(value: str, business_ref_context: bool) -> frozenset[str]:
+    """Every identifier kind in one cell. Cached: each kind's expectation asks about the same
+    candidate cells, and the text rules are the costly part."""
+    return frozenset(value_identifier_kinds(value, business_ref_context=business_ref_context))
+
+
 class ColumnValuesContainNoIdentifiers(ColumnMapMetricProvider):
-    """True where a value holds no validated identifier (other than permitted kinds)."""
+    """True where a value holds no validated identifier of ``kinds`` (all kinds when None),
+    other than permitted kinds."""
 
     condition_metric_name = "column_values.srs_contain_no_identifiers"
     condition_value_keys = ("kinds", "allowed_kinds", "business_ref_context")
@@ -73,13 +137,13 @@ class ColumnValuesContainNoIdentifiers(ColumnMapMetricProvider):
     ) -> pd.Series:
         allowed = frozenset(allowed_kinds or ())
         wanted = frozenset(kinds) if kinds else None
-        return column.map(
-            lambda v: (
-                not value_identifier_kinds(
-                    str(v), allowed, wanted, business_ref_context=bool(business_ref_context)
-                )
-            )
-        ).astype(bool)
+        context = bool(business_ref_context)
+
+        def clean(value: Any) -> bool:
+            found = _kinds_in(str(value), context) - allowed
+            return not (found & wanted if wanted is not None else found)
+
+        return column.map(clean).astype(bool)
 
 
 class ColumnValuesAreNotHeaderLedIdentifiers(ColumnMapMetricProvider):
@@ -143,6 +207,42 @@ class ExpectCountsAtOrAboveThreshold(ColumnMapExpectation):
     threshold: int | float | SuiteParameterDict
     map_metric = "column_values.srs_count_at_or_above_threshold"
     success_keys = ("threshold", "mostly")
+
+
+class ExpectCountsToNotBeZero(ColumnMapExpectation):
+    """No count is 0 (zero_cell: a zero can disclose that no one in a group has it)."""
+
+    full: bool = False
+    map_metric = "column_values.srs_not_zero"
+    success_keys = ("full", "mostly")
+
+
+class ExpectPercentagesToNotBeZeroOrFull(ExpectCountsToNotBeZero):
+    """No percentage is 0 or 100 (zero_cell kind ``full``)."""
+
+    full: bool = True
+
+
+class ExpectValuesToNotBeNegative(ColumnMapExpectation):
+    """No count or contribution is negative (negative_values: dominance is then undefined)."""
+
+    map_metric = "column_values.srs_not_negative"
+    success_keys = ("mostly",)
+
+
+class ExpectDegreesOfFreedomAtOrAboveMinimum(ColumnMapExpectation):
+    """A model's residual degrees of freedom are at least the project's minimum."""
+
+    minimum: int | float | SuiteParameterDict
+    map_metric = "column_values.srs_dof_at_or_above_minimum"
+    success_keys = ("minimum", "mostly")
+
+
+class ExpectColumnValuesToNotBeMinMaxValues(ColumnMapExpectation):
+    """A min/max/median/percentile/mode column holds no value (each may be one observation)."""
+
+    map_metric = "column_values.srs_blank"
+    success_keys = ("mostly",)
 
 
 class ExpectColumnValuesToNotContainIdentifiers(ColumnMapExpectation):

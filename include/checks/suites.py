@@ -1,9 +1,12 @@
-"""The expectation suites that ARE the threshold, identifier and dominance rules.
+"""The expectation suites that ARE the tabular rules (threshold, zero and full cells, negative
+values, degrees of freedom, min/max, dominance, p%, value-led and header-led identifiers).
 
-``include.checks.tabular`` decides which columns a table's rules apply to (a plan of
-``SuiteSpec``), gathers the candidate cells, and asks this module to build one suite per table
-and validate it on a pandas DataFrame of candidate rows (index = the row number a person
-counts). Project parameters are suite parameters supplied at run time (``suite_parameters``).
+``include.checks.tabular`` gathers a table's candidate cells into one pandas DataFrame (one
+frame column per rule family, each candidate with its ``srs_row`` and ``srs_col``), describes
+which expectation applies to which frame column (a plan of ``SuiteSpec``), and asks this module
+to build one suite and validate it. Locations come back from GX itself: COMPLETE results with
+``unexpected_index_column_names`` = (``srs_row``, ``srs_col``). Project parameters are suite
+parameters supplied at run time (``suite_parameters``).
 
 GX runs in an ephemeral (in-memory) context: no project folder, no files, analytics and
 progress bars off. One context per process, created on first use.
@@ -31,15 +34,34 @@ THRESHOLD = {"$PARAMETER": "threshold"}
 DOMINANCE_K = {"$PARAMETER": "dominance_k"}
 P_RATIO = {"$PARAMETER": "p_ratio"}
 ALLOWED_INDIRECT = {"$PARAMETER": "allowed_indirect"}
+MIN_DOF = {"$PARAMETER": "min_degrees_of_freedom"}
 
-RESULT_FORMAT = {"result_format": "COMPLETE", "include_unexpected_rows": False}
+ROW, COL = "srs_row", "srs_col"  # the candidate frame's location columns
+RESULT_FORMAT = {
+    "result_format": "COMPLETE",
+    "include_unexpected_rows": False,
+    "unexpected_index_column_names": [ROW, COL],
+    "return_unexpected_index_query": False,  # a pandas filter string as long as the list
+}
+
+# Identifier kinds with an expectation class of their own; any other kind is decided by the
+# general class limited to that kind.
+KIND_EXPECTATIONS: dict[str, type] = {
+    "nhs_number": ex.ExpectColumnValuesToNotBeValidNhsNumbers,
+    "ni_number": ex.ExpectColumnValuesToNotBeValidNiNumbers,
+    "postcode": ex.ExpectColumnValuesToNotBeFullPostcodes,
+    "email": ex.ExpectColumnValuesToNotBeEmailAddresses,
+    "phone": ex.ExpectColumnValuesToNotBeUkPhoneNumbers,
+}
 
 
 @dataclass(frozen=True)
 class SuiteSpec:
     """One expectation of a table's suite: which rule, on which (candidate-frame) columns."""
 
-    rule: str  # threshold | identifier | header_identifier | dominance | p_ratio
+    # threshold | zero_cell | full_cell | negative_values | degrees_of_freedom | min_max |
+    # identifier (options: kind) | header_identifier (options: kind, header) | dominance | p_ratio
+    rule: str
     columns: tuple[str, ...]
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -51,22 +73,41 @@ def suite_parameters(policy: CheckPolicy) -> dict[str, Any]:
         "dominance_k": policy.dominance_k,
         "p_ratio": policy.p_ratio,
         "allowed_indirect": sorted(policy.allowed_indirect),
+        "min_degrees_of_freedom": policy.min_degrees_of_freedom,
     }
 
 
 def expectation_for(spec: SuiteSpec) -> Any:
     """The GX expectation implementing one spec."""
+    column = spec.columns[0]
     if spec.rule == "threshold":
-        return ex.ExpectCountsAtOrAboveThreshold(column=spec.columns[0], threshold=THRESHOLD)
+        return ex.ExpectCountsAtOrAboveThreshold(column=column, threshold=THRESHOLD)
+    if spec.rule == "zero_cell":
+        return ex.ExpectCountsToNotBeZero(column=column)
+    if spec.rule == "full_cell":
+        return ex.ExpectPercentagesToNotBeZeroOrFull(column=column)
+    if spec.rule == "negative_values":
+        return ex.ExpectValuesToNotBeNegative(column=column)
+    if spec.rule == "degrees_of_freedom":
+        return ex.ExpectDegreesOfFreedomAtOrAboveMinimum(column=column, minimum=MIN_DOF)
+    if spec.rule == "min_max":
+        return ex.ExpectColumnValuesToNotBeMinMaxValues(column=column)
     if spec.rule == "identifier":
+        context = bool(spec.options.get("business_ref_context", False))
+        kind = spec.options.get("kind")
+        if kind in KIND_EXPECTATIONS:
+            return KIND_EXPECTATIONS[kind](
+                column=column, allowed_kinds=ALLOWED_INDIRECT, business_ref_context=context
+            )
         return ex.ExpectColumnValuesToNotContainIdentifiers(
-            column=spec.columns[0],
+            column=column,
+            kinds=[kind] if kind else None,
             allowed_kinds=ALLOWED_INDIRECT,
-            business_ref_context=bool(spec.options.get("business_ref_context", False)),
+            business_ref_context=context,
         )
     if spec.rule == "header_identifier":
         return ex.ExpectColumnValuesToNotBeHeaderLedIdentifiers(
-            column=spec.columns[0],
+            column=column,
             kind=spec.options["kind"],
             header=spec.options["header"],
             allowed_kinds=ALLOWED_INDIRECT,
@@ -130,25 +171,43 @@ def runtime() -> _Runtime:
 
 
 def validate(frame: pd.DataFrame, suite: gx.ExpectationSuite, parameters: dict[str, Any]) -> Any:
-    """Validate ``suite`` on ``frame`` with run-time ``parameters``; COMPLETE results so each
-    failing value comes back with its index (the row number)."""
+    """Validate ``suite`` on ``frame`` (which holds ``srs_row`` and ``srs_col``) with run-time
+    ``parameters``; COMPLETE results, so every failing cell comes back with its location."""
     batch = runtime().batch_definition.get_batch(batch_parameters={"dataframe": frame})
     return batch.validate(suite, expectation_parameters=parameters, result_format=RESULT_FORMAT)
 
 
-def unexpected_rows(result: Any) -> list[tuple[str, tuple[str, ...], list[Any], bool]]:
-    """Per expectation result: (type, columns, unexpected_index_list, raised_exception)."""
+@dataclass(frozen=True)
+class Unexpected:
+    """One expectation's verdict: its type and spec, and the failing cells' locations."""
+
+    type: str
+    columns: tuple[str, ...]
+    rows: list[int]  # srs_row of each failing cell, in frame order
+    cols: list[int]  # srs_col of each failing cell
+    values: list[Any]  # each failing cell's value (a tuple for multi-column rules)
+    raised: bool  # GX could not evaluate it (the check must not pass silently)
+
+
+def unexpected_rows(result: Any) -> list[Unexpected]:
+    """Per expectation result, in suite order, the failing cells' (srs_row, srs_col)."""
     out = []
     for r in result.results:
         kwargs = r.expectation_config.kwargs
         columns = tuple(kwargs.get("column_list") or (kwargs["column"],))
         raised = bool((r.exception_info or {}).get("raised_exception"))
+        found = r.result.get("unexpected_index_list") or []
         out.append(
-            (
-                r.expectation_config.type,
-                columns,
-                list(r.result.get("unexpected_index_list") or []),
-                raised,
+            Unexpected(
+                type=r.expectation_config.type,
+                columns=columns,
+                rows=[int(u[ROW]) for u in found],
+                cols=[int(u[COL]) for u in found],
+                values=[
+                    u[columns[0]] if len(columns) == 1 else tuple(u[c] for c in columns)
+                    for u in found
+                ],
+                raised=raised,
             )
         )
     return out

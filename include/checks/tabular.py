@@ -12,14 +12,16 @@ Design (budget: a 1M-row CSV in ~3x the time and 2x the memory of ``pandas.read_
    visible sheet one table whose header is its first non-empty row.
 2. Classify each column once from its header (``identifiers.classify_header``) and the form's
    declared count columns.
-3. Per batch, vectorised prefilters (pyarrow compute: numeric casts, RE2 regexes) pick the
-   candidate cells: counts below the threshold, zeros, negatives, dominance evidence that fails,
-   values shaped like identifiers. Nothing else is kept.
-4. Candidate cells (at most ``GX_CANDIDATES_CAP`` per rule and column) go to ONE Great
-   Expectations validation per table: the suites in ``include.checks.suites`` ARE the threshold,
-   identifier and dominance rules (project parameters supplied at run time). GX is imported only
-   when a table has candidates. Candidates beyond the cap are counted with the same predicate
-   the expectation uses, for the summary finding.
+3. Per batch, vectorised prefilters (pyarrow compute: numeric casts, RE2 regexes) choose the
+   candidate cells: counts below the threshold (small, zero or negative), 0 and 100 percent,
+   degrees of freedom below the minimum, negative or near-dominant contributions, the first
+   value of a min/max column, values shaped like identifiers, and first-row cells that look
+   like data rather than names (a headerless or one-row table). A prefilter only chooses.
+4. EVERY candidate goes to ONE Great Expectations validation per table: the suites in
+   ``include.checks.suites`` (custom expectations in ``include.checks.expectations``) ARE the
+   rules, with the project's parameters supplied at run time, and GX's unexpected_index_list
+   (srs_row, srs_col) locates each failing cell. GX is imported only when a table has
+   candidates. There is no second copy of any rule here.
 5. Findings: the first ``FINDINGS_CAP`` per rule, kind and column, then one summary finding with
    the total. Identifier findings never quote the value.
 """
@@ -42,13 +44,12 @@ from include.checks.findings import SDC_SEVERITY, Finding, Location, Severity, s
 from include.checks.identifiers import (
     CELL_PREFILTER,
     HEADER_VALUE_PATTERNS,
+    KIND_LABEL,
     TEXT_PREFILTER,
     HeaderClass,
     classify_header,
-    header_value_validates,
     identifier_finding,
     rule_for,
-    value_identifier_kinds,
 )
 from include.checks.policy import CheckPolicy
 
@@ -56,7 +57,6 @@ CSV_BLOCK_BYTES = 8 << 20  # pyarrow block: ~100k rows of a 10-column table
 XLSX_CHUNK_ROWS = 50_000
 PY_CSV_CHUNK_ROWS = 50_000
 FINDINGS_CAP = 50  # findings listed per rule, kind and column before a summary
-GX_CANDIDATES_CAP = 500  # candidate cells per rule and column sent to GX
 MAX_COLUMNS = 16_384  # Excel's limit: no table an officer can open is wider
 MAX_LINE_CHARS = 8 << 20  # one physical CSV line; a longer one is read no further
 
@@ -65,6 +65,7 @@ STATS: dict[str, float] = {"gx_import_s": 0.0, "gx_validate_s": 0.0, "gx_candida
 
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _EXTRA_COLUMN = "(fields beyond the header)"
+_HEADER_KEY = -1  # the CSV fast path's row key for the header line (record keys start at 0)
 
 
 # --------------------------------------------------------------------------------- sources
@@ -373,22 +374,40 @@ class _Tally:
 
 @dataclass
 class _Buffer:
-    """Candidate cells for one GX expectation, and the candidates beyond the GX cap."""
+    """Candidate cells of one family and column: row keys and values, every one for GX."""
 
-    rows: list[int] = field(default_factory=list)
-    values: list[Any] = field(default_factory=list)  # scalars, or tuples for evidence
-    overflow_rows: list[int] = field(default_factory=list)
-    overflow_values: list[Any] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)  # numpy arrays, one per batch
+    values: list[Any] = field(default_factory=list)  # lists of scalars (tuples for evidence)
+    size: int = 0
 
     def extend(self, rows: Any, values: Any) -> None:
-        room = max(GX_CANDIDATES_CAP - len(self.rows), 0)
-        rows, values = list(rows), list(values)
-        self.rows += rows[:room]
-        self.values += values[:room]
-        # Beyond the cap keep only what the summary needs (bounded: FINDINGS_CAP rows), and
-        # count the rest; see _TableCheck._overflow.
-        self.overflow_rows += rows[room:]
-        self.overflow_values += values[room:]
+        self.rows.append(rows)
+        self.values.append(list(values))
+        self.size += len(rows)
+
+
+# Candidate families -> the frame column GX validates and the rules (SuiteSpec) on it. All
+# columns' candidates of one family share a frame column (srs_col says which column), so a
+# table's suite has a fixed number of expectations however many columns it has.
+_FAMILY_RULES: dict[str, tuple[str, ...]] = {
+    "count": ("threshold", "zero_cell", "negative_values"),
+    "percent": ("full_cell",),
+    "negative": ("negative_values",),
+    "df": ("degrees_of_freedom",),
+    "minmax": ("min_max",),
+}
+# The finding each rule's failures become: (rule, kind).
+_RULE_FINDING: dict[str, tuple[str, str | None]] = {
+    "threshold": ("threshold", None),
+    "zero_cell": ("zero_cell", None),
+    "full_cell": ("zero_cell", "full"),
+    "negative_values": ("negative_values", None),
+    "degrees_of_freedom": ("degrees_of_freedom", None),
+    "min_max": ("min_max", None),
+    "dominance": ("dominance", None),
+    "p_ratio": ("p_ratio", None),
+}
+_NUMERIC_FAMILIES = frozenset({"count", "percent", "negative", "df"})
 
 
 class _TableCheck:
@@ -429,7 +448,6 @@ class _TableCheck:
         ]
         self.tallies: dict[tuple[str, str | None, int], _Tally] = {}
         self.buffers: dict[tuple[str, int], _Buffer] = {}
-        self.nonempty: dict[int, int] = {}  # first non-empty row of min/max columns
         self.data_rows = 0
         self._float_memo: dict[int, Any] = {}
         # Plain-number columns: how many bare 10-digit values each holds (see _chance_nhs).
@@ -477,28 +495,25 @@ class _TableCheck:
             # Numbers hold no line break, and their (memoised) cast is needed anyway.
             self.multiline = any(self._floats(a) is None and _holds_line_break(a) for a in arrays)
         threshold = self.policy.threshold
+        # Prefilters choose candidates (a superset of what fails); the suite decides.
         for i in self.count_cols:
             v = self._numeric(arrays[i])
-            small = (v > 0) & (v < threshold)
-            if small.any():
-                self.buffer("threshold", i).extend(rows[small], v[small])
-            self._tally_mask("zero_cell", None, i, rows, v, v == 0)
-            self._tally_mask("negative_values", None, i, rows, v, v < 0)
+            self._candidates("count", i, rows, v, v < threshold)  # small, zero or negative
         for i in self.percent_cols:
             v = self._numeric(arrays[i])
-            self._tally_mask("zero_cell", "full", i, rows, v, (v == 100) | (v == 0))
+            self._candidates("percent", i, rows, v, (v == 100) | (v == 0))
         for i in self.df_cols:
             v = self._numeric(arrays[i])
-            bad = (v >= 0) & (v < self.policy.min_degrees_of_freedom)
-            self._tally_mask("degrees_of_freedom", None, i, rows, v, bad)
+            self._candidates("df", i, rows, v, v < self.policy.min_degrees_of_freedom)
         for i in self.minmax_cols:
-            if i not in self.nonempty:
+            if ("minmax", i) not in self.buffers:  # the first non-empty cell is the candidate
                 valid = pc.utf8_length(pc.utf8_trim_whitespace(arrays[i])).to_numpy(
                     zero_copy_only=False
                 )
                 hits = np.flatnonzero(np.nan_to_num(valid.astype(float)) > 0)
                 if len(hits):
-                    self.nonempty[i] = int(rows[hits[0]])
+                    first = hits[:1]
+                    self.buffer("minmax", i).extend(rows[first], arrays[i].take(first).to_pylist())
         if self.evidence:
             self._feed_evidence(rows, arrays)
         for i in self.measure_cols:
@@ -509,11 +524,9 @@ class _TableCheck:
         for i in self.scan_cols:
             self._feed_scan(i, rows, arrays[i])
 
-    def _tally_mask(self, rule: str, kind: str | None, col: int, rows: Any, v: Any, mask: Any):
+    def _candidates(self, family: str, col: int, rows: Any, v: Any, mask: Any) -> None:
         if mask.any():
-            tally = self.tally(rule, kind, col)
-            for r, x in zip(rows[mask].tolist(), v[mask].tolist(), strict=True):
-                tally.add(r, x)
+            self.buffer(family, col).extend(rows[mask], v[mask].tolist())
 
     def _feed_evidence(self, rows: Any, arrays: list[Any]) -> None:
         import numpy as np
@@ -522,30 +535,28 @@ class _TableCheck:
         x1 = self._numeric(arrays[self.x1])
         x2 = self._numeric(arrays[self.x2]) if self.x2 is not None else np.zeros(len(rows))
         total = self._numeric(arrays[self.total])
-        evidence_cols = [c for c in (self.x1, self.x2, self.total) if c is not None]
         negative = np.zeros(len(rows), dtype=bool)
-        for c, v in zip(evidence_cols, (x1, x2, total), strict=False):
+        for c, v in ((self.x1, x1), (self.x2, x2), (self.total, total)):
             if c is None:
                 continue
-            neg = v < 0
-            self._tally_mask("negative_values", None, c, rows, v, neg)
-            negative |= neg
-        valid = ~negative & (total > 0) & ~np.isnan(x1)
+            self._candidates("negative", c, rows, v, v < 0)
+            negative |= v < 0
+        # Rows where dominance is defined (no negative contribution, a positive total) and the
+        # largest contributors make up at least half the share n,k forbids, or the largest
+        # over half the total: a superset of both rules' failures when p <= 1 (p% fails only
+        # if x1 + x2 > total - p * x1). The suite applies n,k and p% to them.
         x2z = np.nan_to_num(x2)
-        dominance = valid & (x1 + x2z >= self.policy.dominance_k * total)
-        p_ratio = valid & (total - x1 - x2z < self.policy.p_ratio * x1)
-        if self.x2 is None:
-            p_ratio &= False
-        cand = dominance | p_ratio
-        if cand.any():
-            values = list(zip(x1[cand].tolist(), x2z[cand].tolist(), total[cand].tolist(),
+        near = (total > 0) & ~np.isnan(x1) & ~negative
+        if self.policy.p_ratio <= 1:
+            share = 0.5 * min(self.policy.dominance_k, 1.0)
+            near &= (x1 + x2z >= share * total) | (x1 > 0.5 * total)
+        if near.any():
+            values = list(zip(x1[near].tolist(), x2z[near].tolist(), total[near].tolist(),
                               strict=True))  # fmt: skip
-            self.buffer("evidence", self.total).extend(rows[cand], values)
+            self.buffer("evidence", self.total).extend(rows[near], values)
 
     def _feed_header(self, col: int, kind: str, rows: Any, arr: Any) -> None:
         _, pc, _ = _pa()
-        if kind in self.policy.allowed_indirect:
-            return
         pattern = HEADER_VALUE_PATTERNS.get(kind) or r"\S"
         mask = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
         mask = mask.to_numpy(zero_copy_only=False)
@@ -599,122 +610,116 @@ class _TableCheck:
 
     # ---- GX and findings
 
-    def _predicate_fails(self, rule: str, col: int, value: Any) -> list[str | None]:
-        """The rule each expectation applies, for candidates beyond the GX cap: the failing
-        kinds (identifiers) or [None] (SDC rules); [] when the value passes."""
-        allowed = self.policy.allowed_indirect
-        if rule == "threshold":
-            return [None] if 0 < value < self.policy.threshold else []
-        if rule == "identifier":
-            return list(value_identifier_kinds(
-                str(value), allowed, business_ref_context=self.business_ref_context
-            ))  # fmt: skip
-        if rule == "header_identifier":
-            kind = self.classes[col].identifier_kind or ""
-            ok = header_value_validates(kind, self.source.headers[col], str(value))
-            return [kind] if ok and kind not in allowed else []
-        if rule == "evidence":
-            x1, x2, total = value
-            out: list[str | None] = []
-            if total > 0 and x1 + x2 >= self.policy.dominance_k * total:
-                out.append("dominance")
-            if self.x2 is not None and total > 0 and total - x1 - x2 < self.policy.p_ratio * x1:
-                out.append("p_ratio")
-            return out
-        raise ValueError(rule)
-
-    def _validate_with_gx(self) -> None:
+    def _frame_and_plan(self) -> tuple[Any, list[Any], list[str]]:
+        """Every candidate in one DataFrame (srs_row, srs_col, one value column per family)
+        and the suite plan over it; also each spec's family, for reading the results."""
+        import numpy as np
         import pandas as pd
 
+        from include.checks import suites
+
+        parts = [(key, buf) for key, buf in self.buffers.items() if buf.size]
+        n = sum(buf.size for _, buf in parts)
+        frame: dict[str, Any] = {
+            suites.ROW: np.concatenate([np.concatenate(b.rows) for _, b in parts]).astype(np.int64),
+            suites.COL: np.concatenate([np.full(b.size, col, dtype=np.int64) for (_, col), b in parts]),
+        }  # fmt: skip
+        specs: list[suites.SuiteSpec] = []
+        families: list[str] = []
+        start = 0
+
+        def column(name: str, numeric: bool) -> Any:
+            if name not in frame:
+                frame[name] = np.full(n, np.nan) if numeric else np.full(n, None, dtype=object)
+            return frame[name]
+
+        for (family, col), buf in parts:
+            span = slice(start, start + buf.size)
+            start += buf.size
+            values = [v for chunk in buf.values for v in chunk]
+            if family == "evidence":
+                for i, name in enumerate(("x1", "x2", "total")):
+                    column(name, True)[span] = [v[i] for v in values]
+            elif family in ("identifier", "header_identifier"):
+                name = "ident" if family == "identifier" else f"header_{col}"
+                column(name, False)[span] = values
+            else:
+                column(family, family in _NUMERIC_FAMILIES)[span] = values
+        planned: set[str] = set()
+        for (family, col), _ in parts:
+            if family == "evidence" and "evidence" not in planned:
+                specs.append(suites.SuiteSpec("dominance", ("x1", "x2", "total")))
+                families.append(family)
+                if self.x2 is not None:
+                    specs.append(suites.SuiteSpec("p_ratio", ("x1", "x2", "total")))
+                    families.append(family)
+            elif family == "identifier" and "identifier" not in planned:
+                context = {"business_ref_context": self.business_ref_context}
+                for kind in KIND_LABEL:  # one expectation per kind, so GX names the kind
+                    specs.append(
+                        suites.SuiteSpec("identifier", ("ident",), {**context, "kind": kind})
+                    )
+                    families.append(family)
+            elif family == "header_identifier":
+                options = {"kind": self.classes[col].identifier_kind,
+                           "header": self.source.headers[col]}  # fmt: skip
+                specs.append(suites.SuiteSpec("header_identifier", (f"header_{col}",), options))
+                families.append(family)
+            elif family in _FAMILY_RULES and family not in planned:
+                for rule in _FAMILY_RULES[family]:
+                    specs.append(suites.SuiteSpec(rule, (family,)))
+                    families.append(family)
+            planned.add(family)
+        return pd.DataFrame(frame), specs, families
+
+    def _validate_with_gx(self) -> None:
+        """One GX validation per table over every candidate cell: the failing cells (and their
+        locations, from GX's unexpected_index_list) are the findings."""
         started = time.perf_counter()
         from include.checks import suites
 
         if not STATS["gx_import_s"]:
             STATS["gx_import_s"] = time.perf_counter() - started
         started = time.perf_counter()
-
-        columns: dict[str, Any] = {}
-        specs: list[suites.SuiteSpec] = []
-        owner: dict[str, tuple[str, int]] = {}
-        for n, ((rule, col), buf) in enumerate(self.buffers.items()):
-            if not buf.rows:
-                continue
-            name = f"b{n}"
-            owner[name] = (rule, col)
-            if rule == "evidence":
-                frame = pd.DataFrame(buf.values, index=buf.rows, columns=["x1", "x2", "total"])
-                cols = (f"{name}_x1", f"{name}_x2", f"{name}_total")
-                for key, c in zip(("x1", "x2", "total"), cols, strict=True):
-                    columns[c] = frame[key]
-                    owner[c] = (rule, col)
-                specs.append(suites.SuiteSpec("dominance", cols))
-                if self.x2 is not None:
-                    specs.append(suites.SuiteSpec("p_ratio", cols))
-                continue
-            dtype = "float64" if rule == "threshold" else "object"
-            columns[name] = pd.Series(buf.values, index=buf.rows, dtype=dtype)
-            if rule == "header_identifier":
-                specs.append(
-                    suites.SuiteSpec(
-                        rule,
-                        (name,),
-                        {
-                            "kind": self.classes[col].identifier_kind,
-                            "header": self.source.headers[col],
-                        },
-                    )
-                )
-            elif rule == "identifier":
-                specs.append(
-                    suites.SuiteSpec(
-                        rule, (name,), {"business_ref_context": self.business_ref_context}
-                    )
-                )
-            else:
-                specs.append(suites.SuiteSpec(rule, (name,)))
-        if not specs:
-            return
-        frame = pd.DataFrame(columns)
+        frame, specs, _ = self._frame_and_plan()
         suite = suites.build_suite(f"srs_table_{self.rel}_{self.source.sheet or ''}", specs)
         result = suites.validate(frame, suite, suites.suite_parameters(self.policy))
         STATS["gx_validate_s"] += time.perf_counter() - started
         STATS["gx_candidates"] += len(frame)
-        for etype, cols, unexpected, raised in suites.unexpected_rows(result):
-            rule, col = owner[cols[0]]
-            buf = self.buffers[(rule, col)]
-            if raised:
-                raise RuntimeError(f"Great Expectations could not evaluate {etype}")
-            failing = set(unexpected)
-            for row, value in zip(buf.rows, buf.values, strict=True):
-                if row not in failing:
-                    continue
-                if etype == "expect_cells_to_pass_nk_dominance":
-                    self.tally("dominance", None, col).add(row, value)
-                elif etype == "expect_cells_to_pass_p_ratio":
-                    self.tally("p_ratio", None, col).add(row, value)
-                elif rule == "threshold":
-                    self.tally("threshold", None, col).add(row, value)
-                else:
-                    for kind in self._predicate_fails(rule, col, value):
-                        self.tally(rule, kind, col).add(row, value)
-
-    def _overflow(self) -> None:
-        for (rule, col), buf in self.buffers.items():
-            for row, value in zip(buf.overflow_rows, buf.overflow_values, strict=True):
-                for kind in self._predicate_fails(rule, col, value):
-                    if rule == "evidence":
-                        self.tally(str(kind), None, col).add(row, value)
-                    else:
-                        self.tally(rule, kind, col).add(row, value)
+        for spec, verdict in zip(specs, suites.unexpected_rows(result), strict=True):
+            if verdict.raised:
+                raise RuntimeError(f"Great Expectations could not evaluate {verdict.type}")
+            if spec.rule in ("identifier", "header_identifier"):
+                rule, kind = spec.rule, spec.options["kind"]
+            else:
+                rule, kind = _RULE_FINDING[spec.rule]
+            for row, col, value in zip(verdict.rows, verdict.cols, verdict.values, strict=True):
+                self.tally(rule, kind, col).add(row, value)
 
     def run(self) -> list[Finding]:
+        self._feed_header_cells()
         for rows, arrays in self.source.batches:
             self.feed(rows, arrays)
-        if any(buf.rows for buf in self.buffers.values()):
+        if any(buf.size for buf in self.buffers.values()):
             self._validate_with_gx()
-        self._overflow()
         self._chance_nhs()
         return self._findings()
+
+    def _feed_header_cells(self) -> None:
+        """A headerless or one-row table's first row is data: its cells are scanned like any
+        other when they look like data (the identifier prefilter picks them), not names."""
+        import numpy as np
+
+        pa, pc, _ = _pa()
+        cols = [i for i, h in enumerate(self.source.headers) if h != _EXTRA_COLUMN]
+        arr = pa.array([self.source.headers[i] for i in cols], type=pa.string())
+        mask = np.asarray(self._scan_mask(arr).to_numpy(zero_copy_only=False), dtype=bool)
+        key = _HEADER_KEY if self.source.row_map is not None else self.source.header_row
+        for i, hit in zip(cols, mask, strict=True):
+            if hit:
+                self.buffer("identifier", i).extend(
+                    np.array([key], dtype=np.int64), [self.source.headers[i]]
+                )
 
     def _chance_nhs(self) -> None:
         """About 1 in 11 ten-digit numbers passes the NHS number check digit by chance. In a
@@ -747,18 +752,22 @@ class _TableCheck:
         out: list[Finding] = []
         row_fix: dict[int, int] = {}
         if self.source.row_map is not None:
-            wanted = sorted({r for t in self.tallies.values() for r in t.rows})
-            wanted += sorted(self.nonempty.values())
+            wanted = sorted({r for t in self.tallies.values() for r in t.rows} - {_HEADER_KEY})
             row_fix = self.source.row_map(wanted, self.multiline) if wanted else {}
 
         def fix(row: int) -> int:
-            return row_fix.get(row, row) if self.source.row_map is not None else row
+            if self.source.row_map is None:
+                return row
+            return self.source.header_row if row == _HEADER_KEY else row_fix.get(row, row)
 
         p = self.policy
         for (rule, kind, col), tally in sorted(
             self.tallies.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1] or "")
         ):
             name = self.source.headers[col]
+            if rule == "min_max":
+                out.append(self._min_max_finding(col, fix(tally.rows[0])))
+                continue
             if rule == "header_identifier":
                 assert kind is not None
                 first = fix(tally.rows[0])
@@ -822,23 +831,6 @@ class _TableCheck:
                     ),  # fmt: skip
                 )
             )
-        for col in self.minmax_cols:
-            if col in self.nonempty:
-                name = self.source.headers[col]
-                out.append(
-                    Finding(
-                        rule="min_max",
-                        severity=Severity.REVIEW,
-                        message=(
-                            f"column {name!r} holds minimum, maximum, median, percentile or "
-                            "mode values, which can be single observations; an officer will "
-                            "review it: say on the form how many observations each is based on "
-                            f"(at least {p.threshold}), or replace it with a rounded or "
-                            "averaged value"
-                        ),
-                        location=self._location(col, fix(self.nonempty[col])),
-                    )
-                )
         if self.data_rows and not self.count_cols:
             out.append(
                 Finding(
@@ -853,6 +845,20 @@ class _TableCheck:
                 )
             )
         return out
+
+    def _min_max_finding(self, col: int, row: int) -> Finding:
+        name = self.source.headers[col]
+        return Finding(
+            rule="min_max",
+            severity=Severity.REVIEW,
+            message=(
+                f"column {name!r} holds minimum, maximum, median, percentile or mode values, "
+                "which can be single observations; an officer will review it: say on the form "
+                f"how many observations each is based on (at least {self.policy.threshold}), "
+                "or replace it with a rounded or averaged value"
+            ),
+            location=self._location(col, row),
+        )
 
     def _sdc_finding(
         self, rule: str, kind: str | None, name: str, value: Any, loc: Location

@@ -492,12 +492,12 @@ def test_gx_suite_parameter_changes_outcome_at_run_time():
 
     from include.checks import suites
 
-    frame = pd.DataFrame({"n": [3.0, 7.0, 10.0, 12.0]}, index=[2, 3, 4, 5])
+    frame = pd.DataFrame({"srs_row": [2, 3, 4, 5], "srs_col": 0, "n": [3.0, 7.0, 10.0, 12.0]})
     suite = suites.threshold_suite(["n"])
     at_ten = suites.validate(frame, suite, suites.suite_parameters(CheckPolicy(threshold=10)))
     at_five = suites.validate(frame, suite, suites.suite_parameters(CheckPolicy(threshold=5)))
-    assert suites.unexpected_rows(at_ten)[0][2] == [2, 3]
-    assert suites.unexpected_rows(at_five)[0][2] == [2]
+    assert suites.unexpected_rows(at_ten)[0].rows == [2, 3]
+    assert suites.unexpected_rows(at_five)[0].rows == [2]
     assert suite.expectations[0].threshold == {"$PARAMETER": "threshold"}
 
 
@@ -508,18 +508,17 @@ def test_gx_identifier_and_dominance_suites():
     from include.checks import suites
 
     frame = pd.DataFrame(
-        {"v": ["9434765919", "9434765918", "E09000001"], "x1": [95.0, 40, 10],
-         "x2": [2.0, 5, 1], "total": [100.0, 100, 100]},
-        index=[2, 3, 4],
+        {"srs_row": [2, 3, 4], "srs_col": [1, 1, 1], "v": ["9434765919", "9434765918", "E09000001"],
+         "x1": [95.0, 40, 10], "x2": [2.0, 5, 1], "total": [100.0, 100, 100]},
     )  # fmt: skip
     params = suites.suite_parameters(CheckPolicy())
     result = suites.validate(frame, suites.identifier_suite(["v"]), params)
-    assert suites.unexpected_rows(result)[0][2] == [2]
+    assert suites.unexpected_rows(result)[0].rows == [2]
     nhs = suites.build_suite("nhs", [])
     nhs.add_expectation(ex.ExpectColumnValuesToNotBeValidNhsNumbers(column="v"))
-    assert suites.unexpected_rows(suites.validate(frame, nhs, params))[0][2] == [2]
+    assert suites.unexpected_rows(suites.validate(frame, nhs, params))[0].rows == [2]
     dom = suites.validate(frame, suites.dominance_suite(["x1", "x2"], "total"), params)
-    assert [u[2] for u in suites.unexpected_rows(dom)] == [[2], [2]]
+    assert [u.rows for u in suites.unexpected_rows(dom)] == [[2], [2]]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
