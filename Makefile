@@ -1,10 +1,16 @@
-.PHONY: run test lint bench bench-load lock clean
+.PHONY: run run-distributed test test-distributed lint bench bench-load lock clean
 
 run:  ## set up .venv and start the embedded system on http://localhost:8080
 	./scripts/run_embedded.sh
 
+run-distributed:  ## the production shape as processes here: Celery+Redis, PostgreSQL, S3 (README)
+	./scripts/run_distributed.sh
+
 test:  ## set up .venv and run the whole test suite
 	./scripts/test.sh
+
+test-distributed:  ## the e2e subset against the distributed profile (skips without PostgreSQL/Redis)
+	./scripts/test_distributed.sh $(PYTEST_ARGS)
 
 lint:
 	.venv/bin/ruff check .
@@ -24,4 +30,4 @@ lock:  ## re-pin requirements.txt (runtime) and requirements-dev.txt (tests, too
 	.venv/bin/uv pip compile requirements-dev.in -o requirements-dev.txt --python-version 3.11 -q --no-header
 
 clean:
-	rm -rf .airflow .pytest_cache bench-results test-artifacts
+	rm -rf .airflow .airflow-distributed .pytest_cache bench-results test-artifacts

@@ -24,7 +24,8 @@ PG="${SRS_DIST_POSTGRES:-postgresql://postgres@127.0.0.1:5432}"
 export SRS_DIST_POSTGRES_ADMIN_URL="$PG/postgres"
 AIRFLOW_DB="${SRS_DIST_AIRFLOW_DB:-srs_dist_airflow}"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${PG/postgresql:/postgresql+psycopg2:}/$AIRFLOW_DB"
-export AIRFLOW__CELERY__RESULT_BACKEND="db+$PG/$AIRFLOW_DB"
+# Celery keeps task results in Airflow's database (db+ and an explicit driver, as SQLAlchemy wants).
+export AIRFLOW__CELERY__RESULT_BACKEND="db+$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 export AIRFLOW__CELERY__BROKER_URL="${SRS_DIST_REDIS_URL:-redis://127.0.0.1:6379/6}"
 export SRS_DATABASE_URL="${PG/postgresql:/postgresql+psycopg2:}/${SRS_DIST_TICKETS_DB:-srs_dist_tickets}"
 

@@ -447,7 +447,7 @@ def test_distributed_profile_has_the_same_settings_as_compose(tmp_path, services
     )
     assert (
         env["AIRFLOW__CELERY__RESULT_BACKEND"]
-        == "db+postgresql://postgres@127.0.0.1:5432/srs_dist_airflow"
+        == "db+postgresql+psycopg2://postgres@127.0.0.1:5432/srs_dist_airflow"
     )
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6379/6"
     assert len(env["AIRFLOW__API_AUTH__JWT_SECRET"]) >= 64
