@@ -1,4 +1,4 @@
-.PHONY: run run-distributed test test-distributed lint bench bench-load lock clean
+.PHONY: run run-distributed test test-distributed lint bench bench-load lock constraints clean
 
 run:  ## set up .venv and start the embedded system on http://localhost:8080
 	./scripts/run_embedded.sh
@@ -28,6 +28,10 @@ bench-load:  ## burst of 50 requests on the embedded default it starts in a temp
 lock:  ## re-pin requirements.txt (runtime) and requirements-dev.txt (tests, tools) from their .in
 	.venv/bin/uv pip compile requirements.in -o requirements.txt --python-version 3.11 -q --no-header
 	.venv/bin/uv pip compile requirements-dev.in -o requirements-dev.txt --python-version 3.11 -q --no-header
+
+constraints:  ## vendor Airflow's constraints for the pinned version (tests/unit/test_requirements.py)
+	curl -sSfL -o deploy/airflow-constraints/constraints-3.3.2-python3.11.txt \
+	  https://raw.githubusercontent.com/apache/airflow/constraints-3.3.2/constraints-3.11.txt
 
 clean:
 	rm -rf .airflow .airflow-distributed .pytest_cache bench-results test-artifacts
