@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from include.checks.findings import Finding, Location, Severity
+from include.checks.person_names import find_person_names, first_name_prefilter
 from include.checks.policy import INDIRECT_KINDS, CheckPolicy
 
 DIRECT = "direct_identifier"
@@ -92,6 +93,24 @@ def identifier_finding(
     severity = severity_for(kind, policy)
     if severity is None:
         return None
+    values = tuple(values)
+    if (
+        kind == "person_name"
+        and values
+        and all(name_is_only_lexical(str(v)) for v in values)
+        and classify_header(location.column or "").identifier_kind != "person_name"
+    ):
+        return Finding(
+            rule=DIRECT,
+            kind=kind,
+            severity=Severity.REVIEW,
+            message=(
+                f"{what} looks like a person's name (a common UK first name and surname, with "
+                "no title or header saying so): an officer checks it; if it names a person, "
+                "remove it before resubmitting"
+            ),
+            location=location,
+        )
     label = KIND_LABEL[kind]
     failed = sum(1 for v in values if _fails_check(kind, str(v)))
     if failed:
@@ -777,13 +796,27 @@ TEXT_PREFILTER = (
     r"laestab|easting|northing|\blat|\blon|forename|surname|first name|last name|full name|"
     r"patient name|respondent name)"
     r"|\b" + _TITLES + r"[A-Z]"
+    r"|" + first_name_prefilter()
 )
 # A whole cell that is a lower-case or unspaced postcode/NINo (the text rules want upper case).
 CELL_PREFILTER = r"(?i)^\s*(?:[a-z]{1,2}\d[a-z\d]?\s*\d[a-z]{2}|[a-z]{2}\s?\d{6}\s?[a-d])\s*$"
 
 
+def _person_name_rules() -> list[re.Pattern[str]]:
+    return [pattern for kind, pattern, _ in _TEXT_RULES if kind == "person_name"]
+
+
+def name_is_only_lexical(value: str) -> bool:
+    """A person's name found in ``value`` by the name lists alone: no title and no keyword
+    ("Jane Smith", not "Dr Smith" or "surname: Smith"), so an officer judges it (review)."""
+    if any(p.search(value) for p in _person_name_rules()):
+        return False
+    return bool(find_person_names(value))
+
+
 def find_identifiers(text: str) -> list[Match]:
-    """Validated identifiers inside ``text``; overlapping matches keep the first rule's."""
+    """Validated identifiers inside ``text``; overlapping matches keep the first rule's. People's
+    names without a title are found last, by the UK name lists (person_names.py)."""
     found: list[Match] = []
     taken: list[tuple[int, int]] = []
     stripped = text.strip()
@@ -801,6 +834,9 @@ def find_identifiers(text: str) -> list[Match]:
                 continue
             found.append(Match(kind, s, e))
             taken.append((s, e))
+    for name in find_person_names(text):
+        if not any(name.start < te and ts < name.end for ts, te in taken):
+            found.append(Match("person_name", name.start, name.end))
     found.sort(key=lambda m: m.start)
     return found
 
