@@ -143,7 +143,9 @@ class ColumnValuesContainNoIdentifiers(ColumnMapMetricProvider):
             found = _kinds_in(str(value), context) - allowed
             return not (found & wanted if wanted is not None else found)
 
-        return column.map(clean).astype(bool)
+        # Each distinct value once: tables repeat values, and each kind asks again.
+        verdict = {value: clean(value) for value in pd.unique(column.to_numpy())}
+        return column.map(verdict).astype(bool)
 
 
 class ColumnValuesAreNotHeaderLedIdentifiers(ColumnMapMetricProvider):

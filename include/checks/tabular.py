@@ -408,6 +408,7 @@ _RULE_FINDING: dict[str, tuple[str, str | None]] = {
     "p_ratio": ("p_ratio", None),
 }
 _NUMERIC_FAMILIES = frozenset({"count", "percent", "negative", "df"})
+_FAMILIES = (*_FAMILY_RULES, "evidence", "identifier", "header_identifier")
 
 
 class _TableCheck:
@@ -620,10 +621,14 @@ class _TableCheck:
 
         parts = [(key, buf) for key, buf in self.buffers.items() if buf.size]
         n = sum(buf.size for _, buf in parts)
-        frame: dict[str, Any] = {
-            suites.ROW: np.concatenate([np.concatenate(b.rows) for _, b in parts]).astype(np.int64),
-            suites.COL: np.concatenate([np.full(b.size, col, dtype=np.int64) for (_, col), b in parts]),
-        }  # fmt: skip
+        codes = {family: code for code, family in enumerate(_FAMILIES)}
+        index = [
+            np.concatenate([np.concatenate(b.rows) for _, b in parts]).astype(np.int64),
+            np.concatenate([np.full(b.size, col, dtype=np.int64) for (_, col), b in parts]),
+            # The family keeps the index unique: one cell can be two families' candidate.
+            np.concatenate([np.full(b.size, codes[f], dtype=np.int8) for (f, _), b in parts]),
+        ]
+        frame: dict[str, Any] = {}
         specs: list[suites.SuiteSpec] = []
         families: list[str] = []
         start = 0
@@ -670,7 +675,12 @@ class _TableCheck:
                     specs.append(suites.SuiteSpec(rule, (family,)))
                     families.append(family)
             planned.add(family)
-        return pd.DataFrame(frame), specs, families
+        names = [suites.ROW, suites.COL, "srs_family"]
+        return (
+            pd.DataFrame(frame, index=pd.MultiIndex.from_arrays(index, names=names)),
+            specs,
+            families,
+        )
 
     def _validate_with_gx(self) -> None:
         """One GX validation per table over every candidate cell: the failing cells (and their
@@ -681,20 +691,35 @@ class _TableCheck:
         if not STATS["gx_import_s"]:
             STATS["gx_import_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        frame, specs, _ = self._frame_and_plan()
+        frame, specs, families = self._frame_and_plan()
         suite = suites.build_suite(f"srs_table_{self.rel}_{self.source.sheet or ''}", specs)
         result = suites.validate(frame, suite, suites.suite_parameters(self.policy))
         STATS["gx_validate_s"] += time.perf_counter() - started
         STATS["gx_candidates"] += len(frame)
-        for spec, verdict in zip(specs, suites.unexpected_rows(result), strict=True):
+        listed: dict[tuple[str, str | None, int], tuple[str, tuple[str, ...]]] = {}
+        verdicts = suites.unexpected_rows(result)
+        for spec, family, verdict in zip(specs, families, verdicts, strict=True):
             if verdict.raised:
                 raise RuntimeError(f"Great Expectations could not evaluate {verdict.type}")
             if spec.rule in ("identifier", "header_identifier"):
                 rule, kind = spec.rule, spec.options["kind"]
             else:
                 rule, kind = _RULE_FINDING[spec.rule]
-            for row, col, value in zip(verdict.rows, verdict.cols, verdict.values, strict=True):
-                self.tally(rule, kind, col).add(row, value)
+            for row, col in zip(verdict.rows, verdict.cols, strict=True):
+                self.tally(rule, kind, col).add(row)
+                listed[(rule, kind, col)] = (family, spec.columns)
+        # The values of the cells listed in findings (the messages quote counts; identifier
+        # messages say whether a check character failed), read back from the frame.
+        codes = {family: code for code, family in enumerate(_FAMILIES)}
+        for key, (family, columns) in listed.items():
+            tally = self.tallies[key]
+            at = list(zip(tally.rows, [key[2]] * len(tally.rows), [codes[family]] * len(tally.rows),
+                          strict=True))  # fmt: skip
+            picked = frame.loc[at, list(columns)]
+            if len(columns) == 1:
+                tally.values = picked.iloc[:, 0].tolist()
+            else:
+                tally.values = list(picked.itertuples(index=False, name=None))
 
     def run(self) -> list[Finding]:
         self._feed_header_cells()

@@ -492,7 +492,9 @@ def test_gx_suite_parameter_changes_outcome_at_run_time():
 
     from include.checks import suites
 
-    frame = pd.DataFrame({"srs_row": [2, 3, 4, 5], "srs_col": 0, "n": [3.0, 7.0, 10.0, 12.0]})
+    frame = pd.DataFrame(
+        {"srs_row": [2, 3, 4, 5], "srs_col": 0, "n": [3.0, 7.0, 10.0, 12.0]}
+    ).set_index(["srs_row", "srs_col"])
     suite = suites.threshold_suite(["n"])
     at_ten = suites.validate(frame, suite, suites.suite_parameters(CheckPolicy(threshold=10)))
     at_five = suites.validate(frame, suite, suites.suite_parameters(CheckPolicy(threshold=5)))
@@ -510,7 +512,7 @@ def test_gx_identifier_and_dominance_suites():
     frame = pd.DataFrame(
         {"srs_row": [2, 3, 4], "srs_col": [1, 1, 1], "v": ["9434765919", "9434765918", "E09000001"],
          "x1": [95.0, 40, 10], "x2": [2.0, 5, 1], "total": [100.0, 100, 100]},
-    )  # fmt: skip
+    ).set_index(["srs_row", "srs_col"])  # fmt: skip
     params = suites.suite_parameters(CheckPolicy())
     result = suites.validate(frame, suites.identifier_suite(["v"]), params)
     assert suites.unexpected_rows(result)[0].rows == [2]
