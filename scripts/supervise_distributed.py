@@ -7,8 +7,9 @@ The production shape of docker-compose.yaml as plain processes on this machine, 
    broker, ``AIRFLOW__CELERY__BROKER_URL``) answer, else fails at once with what to do;
 2. creates Airflow's metadata database and the ticket store's database if missing;
 3. starts the S3 server on loopback (moto's, in memory) and the mail sink, creates the bucket;
-4. ``srs demo init``: loads the demo registry, lays out every project's folders (again after a
-   restart: the S3 server keeps nothing) and the demo request folder, makes the demo passwords;
+4. ``srs db upgrade`` (the ticket store's schema), then ``srs demo init``: loads the demo
+   registry, lays out every project's folders (again after a restart: the S3 server keeps
+   nothing) and the demo request folder, makes the demo passwords;
 5. ``airflow db migrate``;
 6. ``airflow api-server``, ``scheduler``, ``dag-processor``, ``triggerer`` and ``celery worker``.
 
@@ -135,8 +136,8 @@ class DistributedSupervisor(Supervisor):
         _wait_for_port(s3.hostname or "127.0.0.1", s3.port or 80, "the S3 server")
         _wait_for_port(env["SRS_SMTP_HOST"], int(env["SRS_SMTP_PORT"]), "the mail sink")
         ensure_bucket(env["SRS_S3_ENDPOINT_URL"], env["SRS_S3_BUCKET"])
-        # TODO(H1): `srs db upgrade` (Alembic) here once it exists; until then the ticket store
-        # creates its tables on first use.
+        # The ticket store's schema to head (Alembic) before anything uses it.
+        _run("db-upgrade", [str(BIN / "srs"), "db", "upgrade"])
         _run("demo-init", [str(BIN / "srs"), "demo", "init"])
         if not env.get("SRS_API_PASSWORD"):
             # The sweeps' and `srs submit`'s login: the demo password of SRS_API_USER.

@@ -393,7 +393,7 @@ def test_init_loads_the_registry_and_lays_out_folders(services):
     deps = _depends(services["airflow-init"])
     assert deps["minio-init"] == "service_completed_successfully"  # the bucket exists first
     assert deps["postgres"] == "service_healthy"
-    assert init.index("CREATE DATABASE") < init.index("srs demo init")
+    assert init.index("CREATE DATABASE") < init.index("srs db upgrade") < init.index("srs demo init")
 
 
 def _distributed_env(tmp_path, **overrides: str) -> dict[str, str]:
