@@ -57,6 +57,9 @@ DAG_OF_KIND = {
 # email or copy may already be under way, and a ticket must never say "closed" over a release.
 IN_FLIGHT = {S.RELEASING: "release", S.PLACING: "placement"}
 STUCK_AFTER = timedelta(hours=1)
+# The states of the tickets the intake sweep acts on: a round-1 run that may not have started,
+# and a blocked request whose next version may have arrived.
+ACTED_ON = (S.RECEIVED, S.REVISIONS_REQUESTED)
 
 
 class RunControl(Protocol):
@@ -185,6 +188,7 @@ def sweep_intake(
     (a folder still being copied in may not hold its form yet).
     """
     from include.registry import list_projects
+    from include.ticket_queries import known_folders, tickets_in_states
 
     today = today or p.today()
     result = IntakeSweepResult()
@@ -192,9 +196,13 @@ def sweep_intake(
         live = [pr for pr in list_projects(s) if pr.is_live(today)]
     result.projects = len(live)
     for project in live:
-        tickets = p.store.find(project=project.number)
+        # Two light queries a project (folder names; the few tickets it acts on), read as the
+        # project's turn comes: no ticket is loaded whole, so a sweep costs the same per folder
+        # however many folders are already registered.
+        with session_scope(p.settings.database_url) as s:
+            known = known_folders(s, [project.number])[project.number]
+            tickets = tickets_in_states(s, [project.number], ACTED_ON)
         _retry_unstarted(p, api, tickets, result)
-        known = {f for t in tickets for f in t.folders_used()}
         waiting = {
             (t.kind, _next_version(t.folder)): t
             for t in tickets
@@ -228,7 +236,7 @@ def sweep_intake(
 
 
 def _next_version(folder: str) -> str:
-    from include.output_requests import next_version
+    from include.request_steps import next_version
 
     return next_version(folder)
 
@@ -313,7 +321,7 @@ def _one_folder(
             told = list(project.researchers)
         _not_started(p, project, source, name, rule, message, told, grace, result)
         return
-    from include.output_requests import register
+    from include.request_steps import register
 
     requester = person.username if person else (named or "?").strip()[:64]
     ticket = register(
@@ -393,7 +401,7 @@ def _form_problems(
 
     The same test the run's intake applies, so a folder the sweep starts is not refused there.
     """
-    from include.output_requests import _folder_and_form
+    from include.request_forms import folder_and_form as _folder_and_form
 
     reader = _form_reader(source.kind)
     refusals = _folder_and_form(

@@ -41,7 +41,7 @@ from srs_ui.airflow_hitl import AirflowHitl, get_hitl
 URL_PREFIX = "/srs"
 NAV_ROUTE = "srs-requests"  # the Airflow UI shows the queue at /plugin/srs-requests
 DAG_IDS = {"output": "output_request", "ingest": "ingest_request", "transfer": "transfer_request"}
-FINISHED_SHOWN = 50  # most recently finished tickets listed under the queue
+PAGE_SIZE = 50  # tickets per page of each list of the queue
 _PROJECT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _RUN_OF_ROUND = re.compile(r"^(STATS\d{5,})-r(\d+)$")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -252,22 +252,14 @@ def home(request: Request) -> RedirectResponse:
     return RedirectResponse(Links.of(request).queue(), status_code=307)
 
 
-@app.get("/requests", response_class=HTMLResponse, name="queue")
-def queue(
-    request: Request,
-    user: CurrentUser,
-    who: Reader,
-    p: Annotated[Any, Depends(get_pipeline)],
-    state: Annotated[list[str] | None, Query()] = None,
-    project: str | None = None,
-    kind: str | None = None,
-) -> HTMLResponse:
-    """Every ticket in order of receipt: the open queue, the blocked ones, the recently finished."""
-    from include.states import BLOCKED_STATES, OPEN_STATES, TicketState
+def _queue_filter(states: list[str] | None, project: str | None, kind: str | None):
+    """The queue's filters from the query string (400 with the reason when one is wrong)."""
+    from include.states import TicketState
+    from include.ticket_queries import QueueFilter
     from include.tickets import KINDS
 
-    states = [s.strip() for s in state or [] if s and s.strip()]
-    unknown = [s for s in states if s not in TicketState.__members__.values()]
+    chosen = [s.strip() for s in states or [] if s and s.strip()]
+    unknown = [s for s in chosen if s not in TicketState.__members__.values()]
     if unknown:
         raise HTTPException(
             400,
@@ -280,43 +272,97 @@ def queue(
     kind = (kind or "").strip() or None
     if kind is not None and kind not in KINDS:
         raise HTTPException(400, f"unknown kind {kind!r}; kinds are: {', '.join(KINDS)}")
+    return QueueFilter(tuple(chosen), project, kind)
 
-    datasets_of = access.load_datasets_of(p.settings.database_url)
-    # Queue order (when the current round joined the queue), only what this reader may see.
-    everything = access.visible(who, p.store.find(), datasets_of)
-    waiting = [t for t in everything if t.state in OPEN_STATES and t.state not in BLOCKED_STATES]
-    shown = [
-        t
-        for t in everything
-        if (not states or t.state in states)
-        and (project is None or project in (t.project, t.destination_project))
-        and (kind is None or t.kind == kind)
-    ]
-    open_ = [t for t in shown if t.state in OPEN_STATES and t.state not in BLOCKED_STATES]
-    blocked = [t for t in shown if t.state in BLOCKED_STATES]
-    finished = sorted(
-        (t for t in shown if t.state not in OPEN_STATES), key=lambda t: t.updated_at, reverse=True
-    )
-    counts: dict[str, int] = {}
-    for t in everything:  # counted from what this reader may see, never the whole store
-        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+
+def _pager(links: Links, params: dict[str, Any], name: str, got: Any) -> dict[str, Any]:
+    """Previous/next links of one list (``name`` is its page parameter), keeping the rest."""
+
+    def href(offset: int | None) -> str | None:
+        if offset is None:
+            return None
+        number = offset // got.limit + 1
+        return links.queue(**{**params, name: number if number > 1 else None})
+
+    return {
+        "name": name,
+        "previous": href(got.previous_offset),
+        "next": href(got.next_offset),
+        "number": got.offset // got.limit + 1,
+        "pages": max(1, -(-got.total // got.limit)),
+    }
+
+
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
+
+
+@app.get("/requests", response_class=HTMLResponse, name="queue")
+def queue(
+    request: Request,
+    user: CurrentUser,
+    who: Reader,
+    p: Annotated[Any, Depends(get_pipeline)],
+    state: Annotated[list[str] | None, Query()] = None,
+    project: str | None = None,
+    kind: str | None = None,
+    page: PageNumber = 1,
+    blocked_page: PageNumber = 1,
+    finished_page: PageNumber = 1,
+) -> HTMLResponse:
+    """The open queue in order of receipt, the blocked ones, the recently finished: a page of
+    each (``?page=``, ``?blocked_page=``, ``?finished_page=``), counted and filtered in SQL to
+    what this reader may see, so the page costs the same however many tickets there are."""
+    from include import ticket_queries as tq
+    from include.db import session_scope
+    from include.states import BLOCKED_STATES, OPEN_STATES, TicketState
+    from include.tickets import KINDS
+
+    filters = _queue_filter(state, project, kind)
+    size = PAGE_SIZE
+    with session_scope(p.settings.database_url) as s:
+        counts = tq.counts_by_state(s, who)  # of what this reader may see, never the whole store
+        oldest = tq.oldest_waiting(s, who)
+        open_ = tq.page(s, who, tq.Section.OPEN, filters, offset=(page - 1) * size, limit=size)
+        blocked = tq.page(
+            s, who, tq.Section.BLOCKED, filters, offset=(blocked_page - 1) * size, limit=size
+        )
+        finished = tq.page(
+            s, who, tq.Section.FINISHED, filters, offset=(finished_page - 1) * size, limit=size
+        )
+    links = Links.of(request)
+    params = {
+        "state": list(filters.states),
+        "project": filters.project,
+        "kind": filters.kind,
+        "page": page if page > 1 else None,
+        "blocked_page": blocked_page if blocked_page > 1 else None,
+        "finished_page": finished_page if finished_page > 1 else None,
+    }
     return _page(
         request,
         "queue.html.j2",
         user=user,
-        open_tickets=open_,
-        blocked=blocked,
-        finished=finished[:FINISHED_SHOWN] if not states else finished,
-        finished_total=len(finished),
+        open_page=open_,
+        blocked_page=blocked,
+        finished_page=finished,
+        pagers={
+            "open": _pager(links, params, "page", open_),
+            "blocked": _pager(links, params, "blocked_page", blocked),
+            "finished": _pager(links, params, "finished_page", finished),
+        },
         counts=[(s.value, counts.get(s.value, 0)) for s in TicketState],
         total=sum(counts.values()),
         open_states={s.value for s in OPEN_STATES},
         blocked_states={s.value for s in BLOCKED_STATES},
-        oldest=waiting[0] if waiting else None,
+        oldest=oldest,
         all_states=[s.value for s in TicketState],
         kinds=KINDS,
-        filters={"state": states, "project": project or "", "kind": kind or ""},
-        filtered=bool(states or project or kind),
+        filters={
+            "state": list(filters.states),
+            "project": filters.project or "",
+            "kind": filters.kind or "",
+        },
+        filtered=bool(filters.states or filters.project or filters.kind),
     )
 
 
@@ -338,10 +384,14 @@ def _ticket_or_404(p: Any, stats_id: str):
 
 def _readable_ticket(p: Any, who: access.Reader, stats_id: str):
     """The ticket, if it exists (404) and ``who`` may see it (403)."""
+    from include.db import session_scope
+    from include.ticket_queries import may_view
+
     ticket = _ticket_or_404(p, stats_id)
-    refusal = access.ticket_refusal(who, ticket, access.load_datasets_of(p.settings.database_url))
-    if refusal:
-        raise HTTPException(403, refusal)
+    with session_scope(p.settings.database_url) as s:  # asks about this ticket's projects only
+        allowed = may_view(s, who, ticket)
+    if not allowed:  # the refusal's wording, for a reader SQL found no shared dataset for
+        raise HTTPException(403, access.ticket_refusal(who, ticket, {}))
     return ticket
 
 
@@ -390,7 +440,7 @@ def _reports_place(ticket: Any, rnd: int):
     from include.storage import Place
 
     try:
-        from include.output_requests import reports_place
+        from include.request_kinds import reports_place
     except ImportError:  # a core without per-kind workspaces: outputs' place
         return Place(ticket.project, "Output", ticket.stats_id)
     return reports_place(ticket, rnd)
@@ -490,7 +540,7 @@ def request_page(
 ) -> HTMLResponse:
     """One request: files, check report, decisions, audit trail and its Airflow runs."""
     from include.checks.findings import sort_findings
-    from include.output_requests import round_changes
+    from include.request_rounds import round_changes
     from include.states import BLOCKED_STATES, OPEN_STATES
 
     ticket = _readable_ticket(p, who, stats_id)
@@ -597,11 +647,45 @@ def _ticket_json(ticket: Any) -> dict[str, Any]:
 
 
 @app.get("/api/requests", name="queue_json")
-def queue_json(who: Reader, p: Annotated[Any, Depends(get_pipeline)]) -> JSONResponse:
-    """The tickets this reader may see, in queue order."""
-    tickets = access.visible(who, p.store.find(), access.load_datasets_of(p.settings.database_url))
+def queue_json(
+    request: Request,
+    who: Reader,
+    p: Annotated[Any, Depends(get_pipeline)],
+    state: Annotated[list[str] | None, Query()] = None,
+    project: str | None = None,
+    kind: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
+) -> JSONResponse:
+    """The tickets this reader may see, in queue order, a page at a time (``offset``,
+    ``limit``; ``total`` counts them all, ``next``/``previous`` are the neighbouring pages)."""
+    from include import ticket_queries as tq
+    from include.db import session_scope
+
+    filters = _queue_filter(state, project, kind)
+    with session_scope(p.settings.database_url) as s:
+        got = tq.page(s, who, tq.Section.ALL, filters, offset=offset, limit=limit)
+    base = {"state": list(filters.states), "project": filters.project, "kind": filters.kind}
+
+    def href(at: int | None) -> str | None:
+        if at is None:
+            return None
+        query = urlencode(
+            {k: v for k, v in {**base, "offset": at, "limit": got.limit}.items() if v or v == 0},
+            doseq=True,
+        )
+        return f"{Links.of(request).srs}/api/requests?{query}"
+
     return JSONResponse(
-        {"requests": [_ticket_json(t) for t in tickets]}, headers={"Cache-Control": "no-store"}
+        {
+            "requests": [_ticket_json(t) for t in got.tickets],
+            "total": got.total,
+            "offset": got.offset,
+            "limit": got.limit,
+            "next": href(got.next_offset),
+            "previous": href(got.previous_offset),
+        },
+        headers={"Cache-Control": "no-store"},
     )
 
 
