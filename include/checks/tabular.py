@@ -8,7 +8,7 @@ Design (budget: a 1M-row CSV in ~3x the time and 2x the memory of ``pandas.read_
 
 1. Read in bounded batches of strings: CSV/TSV with pyarrow's streaming reader (8 MB blocks,
    every column as text so leading zeros and identifiers survive), falling back to Python's
-   ``csv`` module for ragged files; XLSX with openpyxl ``read_only=True, data_only=True``, every
+   ``csv`` module for ragged files; XLSX with calamine (cached values, as Excel shows), every
    visible sheet one table whose header is its first non-empty row.
 2. Classify each column once from its header (``identifiers.classify_header``) and the form's
    declared count columns.
@@ -301,18 +301,33 @@ def _cell_text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
+def _column_letter(index: int) -> str:
+    """0-based column index -> spreadsheet letters (0 -> A, 26 -> AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
 def _xlsx_sources(path: pathlib.Path) -> Iterator[_Source]:
+    """Every visible worksheet's cached values, read by calamine (Rust; ~10x openpyxl's
+    read-only reader). The hygiene rules (formulas, hidden rows, links) read the XML itself,
+    in ``include.checks.spreadsheets``."""
     import numpy as np
-    from openpyxl import load_workbook
-    from openpyxl.utils import get_column_letter
+    from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
     pa, _, _ = _pa()
-    workbook = load_workbook(path, read_only=True, data_only=True)
+    workbook = CalamineWorkbook.from_path(str(path))
     try:
-        for sheet in workbook.worksheets:
-            if getattr(sheet, "sheet_state", "visible") != "visible":
+        for meta in workbook.sheets_metadata:
+            if meta.visible != SheetVisibleEnum.Visible or meta.typ != SheetTypeEnum.WorkSheet:
                 continue
-            rows_iter = enumerate(sheet.iter_rows(values_only=True), start=1)
+            # Absolute positions (row 1 is the sheet's first row), so rows and cells match
+            # what a person sees.
+            grid = workbook.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
+            rows_iter = enumerate(grid, start=1)
             header_row, header = 0, None
             for number, values in rows_iter:
                 texts = [_cell_text(v) for v in values]
@@ -321,12 +336,15 @@ def _xlsx_sources(path: pathlib.Path) -> Iterator[_Source]:
                     break
             if header is None:
                 continue
-            width = len(header)
-            letters = [get_column_letter(i + 1) for i in range(width)]
+            while header and header[-1] is None:  # calamine pads rows to the sheet's width
+                header.pop()
+            width = max(len(header), max((len(r) for r in grid), default=0))
+            header += [None] * (width - len(header))
+            letters = [_column_letter(i) for i in range(width)]
             headers = [(h.strip() if h else f"column {letters[i]}") for i, h in enumerate(header)]
 
             def batches(
-                rows_iter: Iterator[tuple[int, tuple[Any, ...]]] = rows_iter, width: int = width
+                rows_iter: Iterator[tuple[int, list[Any]]] = rows_iter, width: int = width
             ) -> Iterator[tuple[Any, list[Any]]]:
                 numbers: list[int] = []
                 cols: list[list[str | None]] = [[] for _ in range(width)]
@@ -347,7 +365,7 @@ def _xlsx_sources(path: pathlib.Path) -> Iterator[_Source]:
                 headers=headers,
                 header_row=header_row,
                 batches=batches(),
-                sheet=sheet.title,
+                sheet=meta.name,
                 letters=letters,
             )
     finally:
@@ -984,8 +1002,13 @@ def check_table_file(
     findings: list[Finding] = []
     try:
         if table_format == "xlsx":
-            for source in _xlsx_sources(path):
-                findings += _TableCheck(source, rel, policy).run()
+            from python_calamine import CalamineError
+
+            try:
+                for source in _xlsx_sources(path):
+                    findings += _TableCheck(source, rel, policy).run()
+            except CalamineError as exc:  # not a zip, broken XML, a password
+                return [_unreadable(rel, exc)]
             return sort_findings(findings)
         delimiter = "\t" if table_format == "tsv" else ","
         encoding = _sniff_encoding(path)
