@@ -1,164 +1,93 @@
-"""The ticket store: one permanent record per request, with an append-only audit trail.
+"""The ticket store: one permanent record per request, its rounds, and a hash-chained audit trail.
 
 A ticket's STATS-ID comes from the database's own never-reused key (SQLite AUTOINCREMENT, a
-Postgres identity), so concurrent processes can never be handed the same one. Every state
-change goes through ``TicketStore.transition``: it asks the state machine, then updates with
-compare-and-set (``WHERE state = expected``), so a retried task cannot move a ticket twice.
+Postgres identity), so concurrent processes can never be handed the same one. A second open
+ticket for the same request folder cannot exist (a partial unique index): ``register`` inserts
+and, when the index refuses, returns the ticket that holds the folder.
+
+Every write is compare-and-set: tickets and rounds carry ``version`` as SQLAlchemy's
+``version_id_col``, so each UPDATE says ``WHERE version = <the version read>``. A write that
+loses a race (``StaleDataError``) is retried from a fresh read up to ``WRITE_ATTEMPTS`` times,
+re-checking the state machine each time, then refused with ``StaleState``. Every write appends
+an audit event to the ticket's hash chain (``include.audit_chain``) in the same transaction;
+``verify_chain`` recomputes it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    delete,
-    event,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
-from include.db import Base, session_scope
+from include.audit_chain import GENESIS, as_json, decision_digest, digest, event_hash
+from include.audit_verify import ChainReport, orphaned, verify_ticket
+from include.db import session_scope
+from include.round_facts import (
+    checks_fact,
+    facts_from_bag,
+    folder_version,
+    placement_fact,
+    run_fact,
+    snapshot_fact,
+)
+from include.rounds import CheckSummary, Placement, Round, Snapshot, round_from_row
 from include.states import OPEN_STATES, TicketState, check_transition
+from include.storage.base import Manifest
+from include.ticket_tables import (
+    OPEN_FOLDER_INDEX,
+    AuditEventRow,
+    AuditIsAppendOnly,
+    DecisionFileRow,
+    DecisionRow,
+    RoundFileRow,
+    RoundRow,
+    SentEmailRow,
+    TicketRow,
+)
+
+__all__ = [
+    "KINDS",
+    "STATS_ID",
+    "AuditEvent",
+    "AuditEventRow",
+    "AuditIsAppendOnly",
+    "ChainReport",
+    "CheckSummary",
+    "Decision",
+    "DecisionFileRow",
+    "DecisionRow",
+    "DuplicateRequest",
+    "Placement",
+    "Registration",
+    "Round",
+    "RoundRow",
+    "SentEmailRow",
+    "Snapshot",
+    "StaleState",
+    "Ticket",
+    "TicketClosed",
+    "TicketError",
+    "TicketRow",
+    "TicketStore",
+    "UnknownTicket",
+    "utcnow",
+]
 
 KINDS = ("output", "ingest", "transfer")
 STATS_ID = re.compile(r"^STATS\d{5,}$")
+WRITE_ATTEMPTS = 5  # a write that keeps losing compare-and-set races is refused after this
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class TicketRow(Base):
-    __tablename__ = "tickets"
-    __table_args__ = {"sqlite_autoincrement": True}  # never reuse a deleted row's id
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    stats_id: Mapped[str | None] = mapped_column(String(20), unique=True, index=True)
-    kind: Mapped[str] = mapped_column(String(10))
-    project: Mapped[str] = mapped_column(String(10), index=True)
-    destination_project: Mapped[str | None] = mapped_column(String(10), nullable=True)
-    requester: Mapped[str] = mapped_column(String(64))
-    folder: Mapped[str] = mapped_column(String(255))
-    round: Mapped[int] = mapped_column(Integer, default=1)
-    state: Mapped[str] = mapped_column(String(30), index=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # When the current round joined the queue: resubmissions go to the back.
-    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    assigned_officers: Mapped[list[str]] = mapped_column(JSON, default=list)
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-
-class AuditEventRow(Base):
-    __tablename__ = "audit_events"
-    __table_args__ = {"sqlite_autoincrement": True}
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    actor: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(40))
-    from_state: Mapped[str | None] = mapped_column(String(30), nullable=True)
-    to_state: Mapped[str | None] = mapped_column(String(30), nullable=True)
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-class DecisionRow(Base):
-    __tablename__ = "decisions"
-    __table_args__ = (UniqueConstraint("ticket_id", "round", "step"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    round: Mapped[int] = mapped_column(Integer)
-    step: Mapped[str] = mapped_column(String(40))  # e.g. officer_1, officer_2, data_owner_ASHE
-    role: Mapped[str] = mapped_column(String(20))  # officer | data_owner
-    actor: Mapped[str] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(40))
-    guidance: Mapped[str] = mapped_column(Text, default="")
-    exemption: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class DecisionFileRow(Base):
-    """One file's guidance in a sign-off ("what to change in this file"), beside its decision."""
-
-    __tablename__ = "decision_files"
-    __table_args__ = (UniqueConstraint("decision_id", "path"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
-    path: Mapped[str] = mapped_column(String(1024))
-    text: Mapped[str] = mapped_column(Text)
-
-
-class SentEmailRow(Base):
-    """One row per email a ticket has sent: its key makes a retried send a no-op."""
-
-    __tablename__ = "sent_emails"
-    __table_args__ = (UniqueConstraint("ticket_id", "key"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    key: Mapped[str] = mapped_column(String(100))
-    subject: Mapped[str] = mapped_column(String(300))
-    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(10), default="claimed")  # claimed | sent
-
-
-class AuditIsAppendOnly(RuntimeError):
-    """Audit events and decisions are a permanent record: never updated or deleted."""
-
-
-def _refuse_change(_mapper, _conn, target) -> None:
-    raise AuditIsAppendOnly(f"{type(target).__tablename__} rows are append-only")
-
-
-_APPEND_ONLY = (AuditEventRow, DecisionRow, DecisionFileRow)
-
-for _table in _APPEND_ONLY:
-    event.listen(_table, "before_update", _refuse_change)
-    event.listen(_table, "before_delete", _refuse_change)
-
-
-def _install_triggers(target, connection, **_kw) -> None:
-    """Database triggers too, so not even a hand-written UPDATE or DELETE gets through."""
-    table = target.name
-    if connection.dialect.name == "sqlite":
-        for op in ("UPDATE", "DELETE"):
-            connection.exec_driver_sql(
-                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} rows are append-only'); END"
-            )
-    elif connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            "CREATE OR REPLACE FUNCTION srs_append_only() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' rows are append-only'; "
-            "END $$ LANGUAGE plpgsql"
-        )
-        connection.exec_driver_sql(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION srs_append_only()"
-        )
-
-
-for _table in _APPEND_ONLY:
-    event.listen(_table.__table__, "after_create", _install_triggers)
 
 
 class TicketError(Exception):
@@ -177,6 +106,14 @@ class TicketClosed(StaleState):
     """The ticket was closed (its project ended): the step must stop without further action."""
 
 
+class DuplicateRequest(TicketError):
+    """The request folder already has an open ticket (``existing``)."""
+
+    def __init__(self, message: str, existing: Ticket) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
 @dataclass(frozen=True)
 class Ticket:
     stats_id: str
@@ -192,6 +129,7 @@ class Ticket:
     updated_at: datetime
     assigned_officers: tuple[str, ...]
     details: dict[str, Any] = field(default_factory=dict)
+    rounds: tuple[Round, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -202,13 +140,22 @@ class Ticket:
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
+    @property
+    def current_round(self) -> Round | None:
+        return self.round_of(self.round)
+
+    def round_of(self, number: int) -> Round | None:
+        return next((r for r in self.rounds if r.number == number), None)
+
     def folders_used(self) -> set[str]:
-        """Every folder this ticket uses or used (current folder, earlier rounds, snapshots)."""
-        used = {self.folder, *self.details.get("folders", [])}
-        for key, value in self.details.items():
-            if key.startswith("snapshot_r") and isinstance(value, dict) and value.get("folder"):
-                used.add(value["folder"])
-        return used
+        """Every folder this ticket uses or used (its current folder and every round's)."""
+        return {self.folder, *(r.folder for r in self.rounds)}
+
+
+@dataclass(frozen=True)
+class Registration:
+    ticket: Ticket
+    created: bool  # False: the folder already had this open ticket
 
 
 @dataclass(frozen=True)
@@ -219,6 +166,8 @@ class AuditEvent:
     from_state: str | None
     to_state: str | None
     details: dict[str, Any]
+    seq: int = 0
+    hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -254,6 +203,7 @@ def _ticket(row: TicketRow) -> Ticket:
         updated_at=_aware(row.updated_at),
         assigned_officers=tuple(row.assigned_officers or ()),
         details=dict(row.details or {}),
+        rounds=tuple(round_from_row(r) for r in row.rounds),
     )
 
 
@@ -276,11 +226,138 @@ def _refuse_if_closed(stats_id: str, current: TicketState, what: str) -> None:
         raise TicketClosed(f"{stats_id} was closed because its project ended; it cannot be {what}")
 
 
+def _is_open_folder_clash(exc: IntegrityError) -> bool:
+    text = str(exc.orig)
+    return OPEN_FOLDER_INDEX in text or "tickets.project, tickets.kind, tickets.folder" in text
+
+
+def _is_chain_clash(exc: IntegrityError) -> bool:
+    """Two writers appended the same event number: the loser retries like any lost race."""
+    text = str(exc.orig)
+    return (
+        "uq_audit_events_ticket_seq" in text or "audit_events.ticket_id, audit_events.seq" in text
+    )
+
+
+def _append(
+    s: Session,
+    row: TicketRow,
+    *,
+    actor: str,
+    action: str,
+    details: dict[str, Any] | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    at: datetime | None = None,
+) -> AuditEventRow:
+    """The next event of the ticket's chain; moving the ticket's head makes it a versioned
+    UPDATE of the ticket, so two writers cannot both append event n."""
+    at = (at or utcnow()).astimezone(UTC)
+    stored = as_json(details or {})
+    seq, prev = row.audit_seq + 1, row.audit_head or GENESIS
+    h = event_hash(
+        stats_id=row.stats_id or "",
+        seq=seq,
+        action=action,
+        actor=actor,
+        at=at,
+        from_state=from_state,
+        to_state=to_state,
+        details=stored,
+        prev_hash=prev,
+    )
+    event = AuditEventRow(
+        ticket_id=row.id,
+        at=at,
+        actor=actor,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        details=stored,
+        seq=seq,
+        prev_hash=prev,
+        hash=h,
+    )
+    row.audit_seq, row.audit_head = seq, h
+    s.flush([row])  # the versioned UPDATE first: a lost race fails here, before the INSERT
+    s.add(event)
+    return event
+
+
+def _round_row(row: TicketRow, number: int) -> RoundRow:
+    found = next((r for r in row.rounds if r.number == number), None)
+    if found is None:
+        raise TicketError(f"{row.stats_id} has no round {number} (it is in round {row.round})")
+    return found
+
+
+def _set_fact(
+    s: Session,
+    rnd: RoundRow,
+    fact: str,
+    content: dict[str, Any],
+    at: datetime,
+    *,
+    report_place: str | None = None,
+    once: bool,
+) -> bool:
+    """Write a canonical fact into the round row; False if it already says exactly that.
+
+    ``once``: a different value for a fact already recorded is refused (snapshots always are:
+    their manifest entries are append-only).
+    """
+    from include.audit_verify import row_facts
+
+    before = row_facts(rnd).get(fact)
+    if before == content and (fact != "checks" or report_place in (None, rnd.check_report_place)):
+        return False
+    if before is not None and (once or fact == "snapshot"):
+        raise TicketError(
+            f"round {rnd.number} of this ticket already has its {fact} recorded; it is kept"
+        )
+    if fact == "run":
+        rnd.run_id = content["run_id"]
+    elif fact == "trigger":
+        rnd.triggered_run_id = content["run_id"]
+    elif fact == "snapshot":
+        rnd.snapshot_place, rnd.snapshot_at = content["place"], at
+        rnd.files.extend(RoundFileRow(path=p, sha256=h, size=n) for p, h, n in content["manifest"])
+    elif fact == "checks":
+        rnd.check_verdict = content["verdict"]
+        rnd.check_counts = content["counts"]
+        rnd.check_blocking = content["blocking"]
+        rnd.check_files = content["files"]
+        rnd.check_direct_identifiers = content["direct_identifiers"]
+        rnd.check_report_place = report_place or rnd.check_report_place
+        rnd.checked_at = at
+    elif fact == "placement":
+        rnd.placed_place, rnd.placed_manifest_place = content["place"], content["manifest_place"]
+        rnd.placed_at = at
+    rnd.updated_at = at
+    return True
+
+
 class TicketStore:
     """Every read and write of tickets; each public method is one transaction."""
 
     def __init__(self, database_url: str) -> None:
         self.url = database_url
+
+    def _write(self, doing: str, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a transaction; a lost compare-and-set race re-runs it from a fresh read."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with session_scope(self.url) as s:
+                    return work(s)
+            except (StaleDataError, IntegrityError) as exc:
+                if isinstance(exc, IntegrityError) and not _is_chain_clash(exc):
+                    raise
+                if attempt == WRITE_ATTEMPTS:
+                    raise StaleState(
+                        f"the ticket kept changing while {doing} ({WRITE_ATTEMPTS} attempts); "
+                        "nothing was changed"
+                    ) from exc
+        raise AssertionError("unreachable")
 
     # --- creating and reading -------------------------------------------------------------
 
@@ -296,11 +373,15 @@ class TicketStore:
         details: dict[str, Any] | None = None,
         received_at: datetime | None = None,
     ) -> Ticket:
-        """A new ticket in state ``received`` with a fresh STATS-ID."""
+        """A new ticket in state ``received`` with a fresh STATS-ID and its round 1.
+
+        DuplicateRequest if the request folder already has an open ticket.
+        """
         if kind not in KINDS:
             raise TicketError(f"unknown request kind {kind!r}; expected one of {', '.join(KINDS)}")
-        now = utcnow()
-        with session_scope(self.url) as s:
+
+        def work(s: Session) -> Ticket:
+            now = utcnow()
             row = TicketRow(
                 kind=kind,
                 project=str(project),
@@ -314,26 +395,88 @@ class TicketStore:
                 updated_at=now,
                 assigned_officers=[],
                 details=dict(details or {}),
+                audit_seq=0,
+                audit_head=GENESIS,
             )
             s.add(row)
-            s.flush()
+            s.flush()  # the open-folder index refuses a second open ticket here
             row.stats_id = f"STATS{row.id:05d}"
-            s.add(
-                AuditEventRow(
-                    ticket_id=row.id,
-                    at=now,
-                    actor=actor,
-                    action="created",
-                    to_state=TicketState.RECEIVED.value,
-                    details={"kind": kind, "project": project, "folder": folder, **(details or {})},
+            row.rounds.append(
+                RoundRow(
+                    number=1,
+                    folder=folder,
+                    folder_version=folder_version(folder),
+                    started_at=now,
+                    updated_at=now,
                 )
+            )
+            _append(
+                s,
+                row,
+                actor=actor,
+                action="created",
+                to_state=TicketState.RECEIVED.value,
+                details={"kind": kind, "project": project, "folder": folder, **(details or {})},
+                at=now,
             )
             s.flush()
             return _ticket(row)
 
+        try:
+            return self._write("creating it", work)
+        except IntegrityError as exc:
+            if not _is_open_folder_clash(exc):
+                raise
+            existing = self.open_ticket_for(project, folder, kind=kind)
+            if existing is None:  # closed since: the caller may simply try again
+                raise
+            raise DuplicateRequest(
+                f"{kind} folder {folder!r} of project {project} already has open request "
+                f"{existing.stats_id}",
+                existing,
+            ) from exc
+
+    def register(self, **kw: Any) -> Registration:
+        """``create``, or the open ticket that already holds the request folder.
+
+        The database decides (the open-folder unique index), so any number of processes
+        registering the same folder at once get one ticket between them.
+        """
+        for _ in range(WRITE_ATTEMPTS):
+            try:
+                return Registration(self.create(**kw), True)
+            except DuplicateRequest as dup:
+                return Registration(dup.existing, False)
+            except IntegrityError as exc:  # the holder closed between our insert and our read
+                if not _is_open_folder_clash(exc):
+                    raise
+        raise StaleState(f"could not register folder {kw.get('folder')!r}: it kept changing hands")
+
+    def open_ticket_for(self, project: str, folder: str, *, kind: str) -> Ticket | None:
+        """The open ticket of ``kind`` holding ``folder`` of ``project``, if any."""
+        with session_scope(self.url) as s:
+            row = s.scalar(
+                select(TicketRow).where(
+                    TicketRow.project == str(project),
+                    TicketRow.kind == kind,
+                    TicketRow.folder == folder,
+                    TicketRow.state.in_([x.value for x in OPEN_STATES]),
+                )
+            )
+            return _ticket(row) if row is not None else None
+
     def get(self, stats_id: str) -> Ticket:
         with session_scope(self.url) as s:
             return _ticket(self._row(s, stats_id))
+
+    def rounds(self, stats_id: str) -> tuple[Round, ...]:
+        return self.get(stats_id).rounds
+
+    def round(self, stats_id: str, number: int) -> Round:
+        found = self.get(stats_id).round_of(number)
+        if found is None:
+            raise TicketError(f"{stats_id} has no round {number}")
+        return found
 
     def find(
         self,
@@ -363,31 +506,69 @@ class TicketStore:
             events = s.scalars(
                 select(AuditEventRow)
                 .where(AuditEventRow.ticket_id == row.id)
-                .order_by(AuditEventRow.id)
+                .order_by(AuditEventRow.seq, AuditEventRow.id)
             )
             return [
                 AuditEvent(
-                    _aware(e.at), e.actor, e.action, e.from_state, e.to_state, dict(e.details or {})
+                    _aware(e.at),
+                    e.actor,
+                    e.action,
+                    e.from_state,
+                    e.to_state,
+                    dict(e.details or {}),
+                    e.seq,
+                    e.hash,
                 )
                 for e in events
             ]
 
-    def decisions(self, stats_id: str, round: int | None = None) -> list[Decision]:
+    def decisions(self, stats_id: str, *, round: int | None = None) -> list[Decision]:
         with session_scope(self.url) as s:
             row = self._row(s, stats_id)
-            q = select(DecisionRow).where(DecisionRow.ticket_id == row.id)
-            if round is not None:
-                q = q.where(DecisionRow.round == round)
-            rows = list(s.scalars(q.order_by(DecisionRow.id)))
-            files: dict[int, list[tuple[str, str]]] = {}
-            if rows:
-                for f in s.scalars(
-                    select(DecisionFileRow)
-                    .where(DecisionFileRow.decision_id.in_([d.id for d in rows]))
-                    .order_by(DecisionFileRow.id)
-                ):
-                    files.setdefault(f.decision_id, []).append((f.path, f.text))
-            return [_decision(d, files.get(d.id, ())) for d in rows]
+            return [_decision(d, f) for d, f in self._decision_rows(s, row.id, round)]
+
+    @staticmethod
+    def _decision_rows(
+        s: Session, ticket_id: int, round: int | None = None
+    ) -> list[tuple[DecisionRow, list[tuple[str, str]]]]:
+        q = select(DecisionRow).where(DecisionRow.ticket_id == ticket_id)
+        if round is not None:
+            q = q.where(DecisionRow.round == round)
+        rows = list(s.scalars(q.order_by(DecisionRow.id)))
+        files: dict[int, list[tuple[str, str]]] = {}
+        if rows:
+            for f in s.scalars(
+                select(DecisionFileRow)
+                .where(DecisionFileRow.decision_id.in_([d.id for d in rows]))
+                .order_by(DecisionFileRow.id)
+            ):
+                files.setdefault(f.decision_id, []).append((f.path, f.text))
+        return [(d, files.get(d.id, [])) for d in rows]
+
+    # --- verifying the record -------------------------------------------------------------
+
+    def verify_chain(self, stats_id: str) -> ChainReport:
+        """Recompute the ticket's audit chain and check the rows it covers."""
+        with session_scope(self.url) as s:
+            row = self._row(s, stats_id)
+            return self._verify(s, row)
+
+    def verify_all(self) -> list[ChainReport]:
+        """Every ticket's chain, and audit events whose ticket row is gone."""
+        with session_scope(self.url) as s:
+            reports = [
+                self._verify(s, row) for row in s.scalars(select(TicketRow).order_by(TicketRow.id))
+            ]
+            gone = s.execute(
+                select(AuditEventRow.ticket_id, func.count())
+                .where(AuditEventRow.ticket_id.not_in(select(TicketRow.id)))
+                .group_by(AuditEventRow.ticket_id)
+            ).all()
+            return reports + [orphaned(ticket_id, n) for ticket_id, n in gone]
+
+    def _verify(self, s: Session, row: TicketRow) -> ChainReport:
+        events = list(s.scalars(select(AuditEventRow).where(AuditEventRow.ticket_id == row.id)))
+        return verify_ticket(row, events, self._decision_rows(s, row.id))
 
     # --- changing -------------------------------------------------------------------------
 
@@ -406,7 +587,8 @@ class TicketStore:
         made this change succeeds without a second audit event.
         """
         target = TicketState(to)
-        with session_scope(self.url) as s:
+
+        def work(s: Session) -> Ticket:
             row = self._row(s, stats_id)
             current = TicketState(row.state)
             if current == target:
@@ -424,19 +606,27 @@ class TicketStore:
                         f"it was not moved to '{target}'"
                     )
             check_transition(current, target)
-            return self._compare_and_set(
+            now = utcnow()
+            row.state, row.updated_at = target.value, now
+            _append(
                 s,
                 row,
-                target,
                 actor=actor,
                 action="state_changed",
+                from_state=current.value,
+                to_state=target.value,
                 details=dict(details or {}),
-                doing=f"moving it to '{target}'",
+                at=now,
             )
+            s.flush()
+            return _ticket(row)
+
+        return self._write(f"moving {stats_id} to '{target}'", work)
 
     def start_round(self, stats_id: str, *, folder: str, actor: str) -> Ticket:
         """A resubmission: the next round, from the checks, at the back of the queue."""
-        with session_scope(self.url) as s:
+
+        def work(s: Session) -> Ticket:
             row = self._row(s, stats_id)
             current = TicketState(row.state)
             _refuse_if_closed(stats_id, current, "resubmitted")
@@ -446,33 +636,55 @@ class TicketStore:
                     "can be resubmitted"
                 )
             check_transition(current, TicketState.CHECKING)
+            now = utcnow()
+            number = row.round + 1
+            # Still kept in the bag for callers not yet reading rounds (Ticket.folders_used does).
             used = [*(row.details or {}).get("folders", []), row.folder, folder]
-            return self._compare_and_set(
+            row.details = {**(row.details or {}), "folders": list(dict.fromkeys(used))}
+            row.round, row.folder, row.queued_at, row.updated_at = number, folder, now, now
+            row.state = TicketState.CHECKING.value
+            row.rounds.append(
+                RoundRow(
+                    number=number,
+                    folder=folder,
+                    folder_version=folder_version(folder),
+                    started_at=now,
+                    updated_at=now,
+                )
+            )
+            _append(
                 s,
                 row,
-                TicketState.CHECKING,
                 actor=actor,
                 action="resubmitted",
-                details={"round": row.round + 1, "folder": folder},
-                doing="starting its next round",
-                # Back of the queue; every folder the ticket ever used is remembered (the intake
-                # sweep must not start them again).
-                round=row.round + 1,
-                folder=folder,
-                queued_at=utcnow(),
-                details_column={**(row.details or {}), "folders": list(dict.fromkeys(used))},
+                from_state=current.value,
+                to_state=TicketState.CHECKING.value,
+                details={"round": number, "folder": folder},
+                at=now,
             )
+            s.flush()
+            return _ticket(row)
+
+        return self._write(f"starting the next round of {stats_id}", work)
 
     def set_fields(self, stats_id: str, *, actor: str, action: str, **changes: Any) -> Ticket:
-        """Set non-state fields (assigned_officers, details keys), with an audit event."""
+        """Set non-state fields (assigned_officers, details keys), with an audit event.
+
+        Read, merge and write are one compare-and-set: a concurrent writer's keys are never lost
+        (the loser re-reads and merges again). Bag keys naming a round fact (``snapshot_r2``...)
+        are also written into that round's row; the typed writers (``record_snapshot``...) are
+        the way forward.
+        """
         allowed = {"assigned_officers", "details", "destination_project"}
         unknown = set(changes) - allowed
         if unknown:
             raise TicketError(
                 f"cannot set {sorted(unknown)} through set_fields(); states change by transition()"
             )
-        with session_scope(self.url) as s:
+
+        def work(s: Session) -> Ticket:
             row = self._row(s, stats_id)
+            now = utcnow()
             audit: dict[str, Any] = {}
             if "assigned_officers" in changes:
                 row.assigned_officers = list(changes["assigned_officers"])
@@ -480,33 +692,120 @@ class TicketStore:
             if "details" in changes:
                 row.details = {**(row.details or {}), **changes["details"]}
                 audit.update(changes["details"])
+                for (number, fact), content in facts_from_bag(changes["details"]).items():
+                    rnd = next((r for r in row.rounds if r.number == number), None)
+                    if rnd is None:
+                        continue
+                    report = None
+                    if fact == "checks" and rnd.snapshot_place:
+                        report = rnd.snapshot_place.rsplit("/", 1)[0]  # beside the snapshot
+                    _set_fact(s, rnd, fact, content, now, report_place=report, once=False)
             if "destination_project" in changes:
                 row.destination_project = changes["destination_project"]
                 audit["destination_project"] = row.destination_project
-            row.updated_at = utcnow()
-            row.version = row.version + 1
-            s.add(
-                AuditEventRow(
-                    ticket_id=row.id, at=row.updated_at, actor=actor, action=action, details=audit
-                )
-            )
+            row.updated_at = now
+            _append(s, row, actor=actor, action=action, details=audit, at=now)
             s.flush()
             return _ticket(row)
+
+        return self._write(f"setting fields of {stats_id}", work)
 
     def append_audit(
         self, stats_id: str, *, actor: str, action: str, details: dict[str, Any] | None = None
     ) -> None:
-        with session_scope(self.url) as s:
+        def work(s: Session) -> None:
+            _append(s, self._row(s, stats_id), actor=actor, action=action, details=details)
+
+        self._write(f"auditing {stats_id}", work)
+
+    # --- a round's facts (typed; each write is audited with the fact's digest) -------------
+
+    def record_run(
+        self, stats_id: str, number: int, run_id: str, *, actor: str = "intake"
+    ) -> Round:
+        """The Airflow run that did round ``number``'s intake (recorded once)."""
+        return self._record(stats_id, number, "run", run_fact(run_id), actor, "run_recorded")
+
+    def record_trigger(
+        self, stats_id: str, number: int, run_id: str, *, actor: str = "intake_sweep"
+    ) -> Round:
+        """The run the intake sweep started for round ``number`` (recorded once)."""
+        return self._record(stats_id, number, "trigger", run_fact(run_id), actor, "run_triggered")
+
+    def record_snapshot(
+        self, stats_id: str, number: int, place: str, manifest: Manifest, *, actor: str = "pipeline"
+    ) -> Round:
+        """Round ``number``'s verified snapshot and its manifest (recorded once, never changed)."""
+        extra = {"files": len(manifest), "bytes": manifest.total_bytes, "place": place}
+        content = snapshot_fact(place, manifest)
+        return self._record(
+            stats_id, number, "snapshot", content, actor, "snapshot_recorded", extra
+        )
+
+    def record_checks(
+        self,
+        stats_id: str,
+        number: int,
+        summary: CheckSummary,
+        report_place: str,
+        *,
+        actor: str = "pipeline",
+    ) -> Round:
+        """Round ``number``'s check summary and where its reports are (checks may be re-run)."""
+        content = checks_fact(
+            summary.verdict,
+            summary.counts,
+            (dict(b) for b in summary.blocking),
+            (dict(f) for f in summary.files),
+            summary.direct_identifiers,
+        )
+        extra = {"verdict": summary.verdict, "report_place": report_place}
+        return self._record(
+            stats_id, number, "checks", content, actor, "checks_recorded", extra, report_place
+        )
+
+    def record_placement(
+        self,
+        stats_id: str,
+        number: int,
+        place: str,
+        manifest_place: str | None = None,
+        *,
+        actor: str = "pipeline",
+    ) -> Round:
+        """Where round ``number``'s verified copy was placed (recorded once)."""
+        content = placement_fact(place, manifest_place)
+        return self._record(stats_id, number, "placement", content, actor, "placement_recorded")
+
+    def _record(
+        self,
+        stats_id: str,
+        number: int,
+        fact: str,
+        content: dict[str, Any],
+        actor: str,
+        action: str,
+        extra: dict[str, Any] | None = None,
+        report_place: str | None = None,
+    ) -> Round:
+        def work(s: Session) -> Round:
             row = self._row(s, stats_id)
-            s.add(
-                AuditEventRow(
-                    ticket_id=row.id,
-                    at=utcnow(),
-                    actor=actor,
-                    action=action,
-                    details=dict(details or {}),
-                )
-            )
+            rnd = _round_row(row, number)
+            now = utcnow()
+            if _set_fact(
+                s, rnd, fact, content, now, report_place=report_place, once=fact != "checks"
+            ):
+                details = {
+                    "round": number,
+                    "fact": fact,
+                    "digest": digest(content),
+                    **(extra or {}),
+                }
+                _append(s, row, actor=actor, action=action, details=details, at=now)
+                s.flush()
+            return round_from_row(rnd)
+
+        return self._write(f"recording the {fact} of {stats_id} round {number}", work)
 
     def record_decision(
         self,
@@ -525,9 +824,10 @@ class TicketStore:
         """Record a sign-off once; recording the same step again returns the first record.
 
         ``files`` is the per-file guidance; ``responded_at`` is when Airflow recorded the answer
-        (the decision's time), defaulting to now.
+        (the decision's time), defaulting to now. Its audit event carries the decision's digest.
         """
-        with session_scope(self.url) as s:
+
+        def work(s: Session) -> Decision:
             row = self._row(s, stats_id)
             existing = s.scalar(
                 select(DecisionRow).where(
@@ -536,49 +836,48 @@ class TicketStore:
                     DecisionRow.step == step,
                 )
             )
-            if existing is None:
-                existing = DecisionRow(
-                    ticket_id=row.id,
-                    round=round,
-                    step=step,
-                    role=role,
-                    actor=actor,
-                    outcome=outcome,
-                    guidance=guidance,
-                    exemption=exemption,
-                    at=responded_at or utcnow(),
+            if existing is not None:
+                stored = s.scalars(
+                    select(DecisionFileRow)
+                    .where(DecisionFileRow.decision_id == existing.id)
+                    .order_by(DecisionFileRow.id)
                 )
-                s.add(existing)
-                s.flush()
-                s.add_all(
-                    DecisionFileRow(decision_id=existing.id, path=path, text=text)
-                    for path, text in files
-                )
-                s.add(
-                    AuditEventRow(
-                        ticket_id=row.id,
-                        at=existing.at,
-                        actor=actor,
-                        action="decision",
-                        details={
-                            "round": round,
-                            "step": step,
-                            "role": role,
-                            "outcome": outcome,
-                            "guidance": guidance,
-                            "exemption": exemption,
-                            "files": [list(f) for f in files],
-                        },
-                    )
-                )
-                s.flush()
-                return _decision(existing, files)
-            stored = s.scalars(
-                select(DecisionFileRow)
-                .where(DecisionFileRow.decision_id == existing.id)
-                .order_by(DecisionFileRow.id)
+                return _decision(existing, [(f.path, f.text) for f in stored])
+            at = (responded_at or utcnow()).astimezone(UTC)
+            rnd = next((r for r in row.rounds if r.number == round), None)
+            decision = DecisionRow(
+                ticket_id=row.id,
+                round=round,
+                round_id=rnd.id if rnd is not None else None,
+                step=step,
+                role=role,
+                actor=actor,
+                outcome=outcome,
+                guidance=guidance,
+                exemption=exemption,
+                at=at,
             )
-            return _decision(existing, [(f.path, f.text) for f in stored])
+            s.add(decision)
+            s.flush()
+            s.add_all(
+                DecisionFileRow(decision_id=decision.id, path=path, text=text)
+                for path, text in files
+            )
+            content = {
+                "round": round,
+                "step": step,
+                "role": role,
+                "outcome": outcome,
+                "guidance": guidance,
+                "exemption": exemption,
+                "files": [list(f) for f in files],
+            }
+            content["digest"] = decision_digest(actor=actor, at=at, **content)
+            _append(s, row, actor=actor, action="decision", details=content, at=at)
+            s.flush()
+            return _decision(decision, files)
+
+        return self._write(f"recording decision {step} of {stats_id}", work)
 
     def claim_email(
         self,
@@ -596,7 +895,8 @@ class TicketStore:
         this database): it is taken over (compare-and-set on the claim's time, audited), so
         the email is not lost. Without ``stale_after`` a claim is never taken over.
         """
-        with session_scope(self.url) as s:
+
+        def work(s: Session) -> bool:
             row = self._row(s, stats_id)
             found = s.scalar(
                 select(SentEmailRow).where(
@@ -619,17 +919,17 @@ class TicketStore:
                         SentEmailRow.at == found.at,
                     )
                     .values(at=now, subject=subject, recipients=list(recipients))
+                    .execution_options(synchronize_session=False)
                 )
                 if taken.rowcount != 1:
                     return False  # another attempt took it over first
-                s.add(
-                    AuditEventRow(
-                        ticket_id=row.id,
-                        at=now,
-                        actor="pipeline",
-                        action="email_claim_taken_over",
-                        details={"key": key, "claimed_at": _aware(found.at).isoformat()},
-                    )
+                _append(
+                    s,
+                    row,
+                    actor="pipeline",
+                    action="email_claim_taken_over",
+                    details={"key": key, "claimed_at": _aware(found.at).isoformat()},
+                    at=now,
                 )
                 return True
             try:
@@ -647,6 +947,8 @@ class TicketStore:
                 return False
             return True
 
+        return self._write(f"claiming email {key} of {stats_id}", work)
+
     def release_email_claim(self, stats_id: str, key: str) -> None:
         """The send failed before the server took the message: let a retry send it."""
         with session_scope(self.url) as s:
@@ -660,22 +962,16 @@ class TicketStore:
             )
 
     def mark_email_sent(self, stats_id: str, key: str) -> None:
-        with session_scope(self.url) as s:
+        def work(s: Session) -> None:
             row = self._row(s, stats_id)
             s.execute(
                 update(SentEmailRow)
                 .where(SentEmailRow.ticket_id == row.id, SentEmailRow.key == key)
                 .values(status="sent")
             )
-            s.add(
-                AuditEventRow(
-                    ticket_id=row.id,
-                    at=utcnow(),
-                    actor="pipeline",
-                    action="email_sent",
-                    details={"key": key},
-                )
-            )
+            _append(s, row, actor="pipeline", action="email_sent", details={"key": key})
+
+        self._write(f"marking email {key} of {stats_id} sent", work)
 
     def email_status(self, stats_id: str, key: str) -> str | None:
         with session_scope(self.url) as s:
@@ -700,50 +996,6 @@ class TicketStore:
             return dict(
                 s.execute(select(TicketRow.state, func.count()).group_by(TicketRow.state)).all()
             )
-
-    @staticmethod
-    def _compare_and_set(
-        s: Session,
-        row: TicketRow,
-        target: TicketState,
-        *,
-        actor: str,
-        action: str,
-        details: dict[str, Any],
-        doing: str,
-        details_column: dict[str, Any] | None = None,
-        **values: Any,
-    ) -> Ticket:
-        """Move ``row`` to ``target`` only if nobody changed it since it was read; audit it."""
-        now = utcnow()
-        before, version = row.state, row.version  # read before the update syncs the session
-        if details_column is not None:
-            values["details"] = details_column
-        result = s.execute(
-            update(TicketRow)
-            .where(
-                TicketRow.id == row.id,
-                TicketRow.state == before,
-                TicketRow.version == version,
-            )
-            .values(state=target.value, updated_at=now, version=TicketRow.version + 1, **values)
-        )
-        if result.rowcount != 1:
-            raise StaleState(f"{row.stats_id} changed while {doing}; nothing was changed")
-        s.add(
-            AuditEventRow(
-                ticket_id=row.id,
-                at=now,
-                actor=actor,
-                action=action,
-                from_state=before,
-                to_state=target.value,
-                details=details,
-            )
-        )
-        s.flush()
-        s.refresh(row)
-        return _ticket(row)
 
     @staticmethod
     def _row(s: Session, stats_id: str) -> TicketRow:

@@ -93,9 +93,9 @@ def p(demo_pipeline):
     return demo_pipeline
 
 
-def awaiting_officers(p):
+def awaiting_officers(p, folder="2026_Energy_v1"):
     t = p.store.create(
-        kind="output", project="1234567", requester="r_rahman", folder="2026_Energy_v1", actor="t"
+        kind="output", project="1234567", requester="r_rahman", folder=folder, actor="t"
     )
     p.store.set_fields(
         t.stats_id,
@@ -257,7 +257,7 @@ def test_a_decided_step_and_other_states_are_not_waiting(p, clock, smtp_sink):
     request_signoff(p, t, "officer_1", [ALICE], notify=False)
     decide(p, t, "officer_1", "officer_alice")
     assert waiting_signoffs(p, p.store.get(t.stats_id)) == []
-    other = awaiting_officers(p)  # awaiting officers, but no sign-off task waits yet
+    other = awaiting_officers(p, "2026_Other_v1")  # awaiting officers, no sign-off task waits yet
     assert waiting_signoffs(p, p.store.get(other.stats_id)) == []
     result = remind_waiting(p, now=utc(2026, 12, 31, 12))
     assert result.waiting == [] and result.reminded == []

@@ -1,4 +1,6 @@
+import itertools
 import multiprocessing
+import os
 import re
 
 import pytest
@@ -16,6 +18,7 @@ from include.states import (
 from include.tickets import AuditIsAppendOnly, StaleState, TicketError, TicketStore, UnknownTicket
 
 S = TicketState
+_folders = itertools.count(1)  # one open ticket per request folder: each test ticket its own
 
 
 def _new(store: TicketStore, **kw):
@@ -23,7 +26,7 @@ def _new(store: TicketStore, **kw):
         "kind": "output",
         "project": "1234567",
         "requester": "r_rahman",
-        "folder": "2024_01_16_Energy_v1",
+        "folder": f"2024_01_16_Energy{next(_folders)}_v1",
         "actor": "intake",
     }
     args.update(kw)
@@ -40,7 +43,7 @@ def test_stats_ids_are_sequential_unique_and_formatted(database_url):
 
 def _create_many(url: str, n: int, queue) -> None:
     store = TicketStore(url)
-    queue.put([_new(store, folder=f"f{i}").stats_id for i in range(n)])
+    queue.put([_new(store, folder=f"f{os.getpid()}_{i}").stats_id for i in range(n)])
 
 
 def test_stats_ids_unique_across_concurrent_processes(database_url):
@@ -63,7 +66,9 @@ def test_stats_id_never_reused_after_a_row_is_gone(tmp_path):
     url = f"sqlite:///{tmp_path / 't.db'}"
     store = TicketStore(url)
     _new(store)
-    with get_engine(url).begin() as conn:  # a row that vanished (not possible through the API)
+    with get_engine(url).begin() as conn:  # a row that vanished (not possible through the API,
+        # nor through SQL while the trigger stands)
+        conn.execute(text("DROP TRIGGER tickets_no_delete"))
         conn.execute(
             text(
                 "INSERT INTO tickets (id, stats_id, kind, project, requester, folder, round, state, "

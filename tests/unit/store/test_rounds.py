@@ -1,0 +1,124 @@
+"""Rounds as rows of their own, read and written through typed objects."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from include.db import get_engine
+from include.states import OPEN_STATES
+from include.states import TicketState as S
+from include.ticket_tables import OPEN_FOLDER_STATES
+from include.tickets import CheckSummary, TicketError, TicketStore
+from tests.unit.store.helpers import MANIFEST, SUMMARY, new_ticket, with_history
+
+
+def test_create_and_start_round_make_round_rows(database_url):
+    store = TicketStore(database_url)
+    t = new_ticket(store, folder="2026_12_03_Energy_v1")
+    assert [r.number for r in t.rounds] == [1]
+    assert t.current_round.folder == "2026_12_03_Energy_v1"
+    assert t.current_round.folder_version == 1
+    store.transition(t.stats_id, S.CHECKING, actor="p")
+    store.transition(t.stats_id, S.REVISIONS_REQUESTED, actor="p")
+    t2 = store.start_round(t.stats_id, folder="2026_12_03_Energy_v2", actor="r_rahman")
+    assert [(r.number, r.folder, r.folder_version) for r in t2.rounds] == [
+        (1, "2026_12_03_Energy_v1", 1),
+        (2, "2026_12_03_Energy_v2", 2),
+    ]
+    assert t2.current_round.number == 2 and store.round(t.stats_id, 1).folder.endswith("_v1")
+    assert t2.folders_used() == {"2026_12_03_Energy_v1", "2026_12_03_Energy_v2"}
+
+
+def test_typed_writers_record_each_fact_with_an_audit_event(database_url):
+    store = TicketStore(database_url)
+    t = with_history(store)
+    r = t.current_round
+    assert r.run_id == f"{t.stats_id}-r1"
+    assert r.snapshot.place.endswith(t.folder) and r.snapshot.manifest == MANIFEST
+    assert r.checks.verdict == "review" and r.checks.counts["by_severity"]["review"] == 1
+    assert r.checks.report_place == f"1234567/Output/{t.stats_id}" and r.checks.at is not None
+    assert r.checks.to_bag()["files"] == [{"path": "table.csv", "role": "output", "type": "csv"}]
+    actions = [e.action for e in store.audit(t.stats_id)]
+    for action in ("run_recorded", "snapshot_recorded", "checks_recorded", "decision"):
+        assert action in actions
+    snap = next(e for e in store.audit(t.stats_id) if e.action == "snapshot_recorded")
+    assert snap.details["files"] == 2 and len(snap.details["digest"]) == 64
+
+
+def test_set_once_facts_refuse_a_different_value_and_ignore_the_same(database_url):
+    store = TicketStore(database_url)
+    t = with_history(store)
+    events = len(store.audit(t.stats_id))
+    store.record_run(t.stats_id, 1, f"{t.stats_id}-r1")  # a retried task: nothing new
+    store.record_snapshot(t.stats_id, 1, t.current_round.snapshot.place, MANIFEST)
+    assert len(store.audit(t.stats_id)) == events
+    with pytest.raises(TicketError, match="already has its run recorded"):
+        store.record_run(t.stats_id, 1, "manual__other")
+    with pytest.raises(TicketError, match="already has its snapshot recorded"):
+        store.record_snapshot(t.stats_id, 1, "elsewhere", MANIFEST)
+    with pytest.raises(TicketError, match="has no round 2"):
+        store.record_run(t.stats_id, 2, "x")
+    # Checks may be run again (a retried check of a received ticket): the new summary counts.
+    store.record_checks(
+        t.stats_id, 1, CheckSummary("fail", {"files": 2}), f"1234567/Output/{t.stats_id}"
+    )
+    assert store.round(t.stats_id, 1).checks.verdict == "fail"
+
+
+def test_placement_is_recorded(database_url):
+    store = TicketStore(database_url)
+    t = new_ticket(store, kind="ingest")
+    store.record_placement(t.stats_id, 1, "1234567/Input/x_v1", "1234567/Input/manifest.json")
+    p = store.round(t.stats_id, 1).placement
+    assert (p.place, p.manifest_place) == ("1234567/Input/x_v1", "1234567/Input/manifest.json")
+
+
+def test_bag_keys_written_by_set_fields_fill_the_round(database_url):
+    """Callers not yet switched still write the bag; the round rows get the same facts."""
+    store = TicketStore(database_url)
+    t = new_ticket(store)
+    place = f"1234567/Output/{t.stats_id}/{t.folder}"
+    store.set_fields(
+        t.stats_id,
+        actor="pipeline",
+        action="snapshot_taken",
+        details={
+            "snapshot_r1": {"folder": t.folder, "place": place, "manifest": MANIFEST.to_dict()}
+        },
+    )
+    store.set_fields(
+        t.stats_id,
+        actor="intake",
+        action="officers_assigned",
+        assigned_officers=["officer_alice"],
+        details={"run_r1": "STATS-run", "checks_r1": SUMMARY.to_bag()},
+    )
+    r = store.round(t.stats_id, 1)
+    assert r.snapshot.manifest == MANIFEST and r.run_id == "STATS-run"
+    assert r.checks.to_bag() == SUMMARY.to_bag()
+    assert r.checks.report_place == f"1234567/Output/{t.stats_id}"  # beside the snapshot
+    assert store.get(t.stats_id).details["run_r1"] == "STATS-run"  # the bag still answers
+    assert store.verify_chain(t.stats_id).ok
+
+
+def test_decisions_are_linked_to_their_round(database_url):
+    store = TicketStore(database_url)
+    t = with_history(store)
+    with get_engine(database_url).connect() as conn:
+        linked = (
+            conn.execute(
+                text(
+                    "SELECT r.number FROM decisions d JOIN rounds r ON r.id = d.round_id "
+                    "JOIN tickets t ON t.id = d.ticket_id WHERE t.stats_id = :s"
+                ),
+                {"s": t.stats_id},
+            )
+            .scalars()
+            .all()
+        )
+    assert linked == [1]
+
+
+def test_open_folder_index_covers_exactly_the_open_states():
+    assert set(OPEN_FOLDER_STATES) == {s.value for s in OPEN_STATES}
