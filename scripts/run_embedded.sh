@@ -9,6 +9,7 @@ cd "$REPO"
 # shellcheck source=scripts/airflow_env.sh
 source "$REPO/scripts/airflow_env.sh"
 
+.venv/bin/srs db upgrade  # the ticket store's schema (Alembic), before anything uses it
 .venv/bin/srs demo init
 AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="$(.venv/bin/srs demo users)"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS
