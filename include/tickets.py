@@ -643,15 +643,19 @@ class TicketStore:
             row.details = {**(row.details or {}), "folders": list(dict.fromkeys(used))}
             row.round, row.folder, row.queued_at, row.updated_at = number, folder, now, now
             row.state = TicketState.CHECKING.value
-            row.rounds.append(
-                RoundRow(
-                    number=number,
-                    folder=folder,
-                    folder_version=folder_version(folder),
-                    started_at=now,
-                    updated_at=now,
-                )
+            rnd = RoundRow(
+                number=number,
+                folder=folder,
+                folder_version=folder_version(folder),
+                started_at=now,
+                updated_at=now,
             )
+            row.rounds.append(rnd)
+            # Facts the bag already holds for this round (the sweep starts the run of a `_v2`
+            # folder, recording run_started_r2, before the round begins) join its row now.
+            for (n, fact), content in facts_from_bag(row.details).items():
+                if n == number:
+                    _set_fact(s, rnd, fact, content, now, once=False)
             _append(
                 s,
                 row,
