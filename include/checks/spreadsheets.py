@@ -317,57 +317,105 @@ def workbook_hygiene(
 
 _CELL_RE = re.compile(r"^([A-Z]+)(\d+)$")
 
+SHEET_CHUNK_BYTES = 4 << 20
+# The few sheet elements hygiene needs, found in the raw XML with the prefix the root element
+# uses: a regex pass is ~20x ElementTree's iterparse, which built an element per cell.
+_ROOT = re.compile(rb"<([\w.-]+:)?worksheet[\s>]")
+_TAGS = rb"(sheetData|f|row|col|hyperlink)(?=[\s/>])([^>]*)>"
+_ATTR = re.compile(rb"([\w.:-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_CELL_START = re.compile(rb"<(?:[\w.-]+:)?c\s[^>]*?\br\s*=\s*[\"']([A-Za-z]+\d+)[\"']")
+_CONTEXT_BYTES = 4096  # kept from the previous chunk, to name the cell a formula starts in
+
+
+def _attrs(raw: bytes) -> dict[str, str]:
+    """A start tag's attributes by local name (``r:id`` -> ``id``)."""
+    out: dict[str, str] = {}
+    for m in _ATTR.finditer(raw):
+        name = m.group(1).decode("ascii", "replace").rsplit(":", 1)[-1]
+        value = m.group(2) if m.group(2) is not None else m.group(3)
+        out[name] = value.decode("utf-8", "replace")
+    return out
+
 
 def _stream_sheet(
     zf: zipfile.ZipFile, sh: _Sheet, sheet_rels: dict, rel: str, out: list[Finding]
 ) -> None:
+    """Formulas (in sheetData), hidden or zero-size rows and columns, and external hyperlinks
+    of one worksheet, read chunk by chunk. A DTD is refused, as defusedxml did (no entity can
+    be defined, so none expands); XML too broken to read is calamine's to refuse (unreadable)."""
+    from defusedxml.common import DTDForbidden
+
+    carry = context = b""
+    in_data = False
+    tags: re.Pattern[bytes] | None = None
     with zf.open(sh.part) as fh:  # type: ignore[arg-type]
-        for _event, el in DET.iterparse(fh, events=("end",)):
-            tag = local(el.tag)
-            if tag == "c":
-                ref = el.get("r") or ""
-                for child in el:
-                    if local(child.tag) == "f":
-                        sh.formula_count += 1
-                        if len(sh.formulas) < MAX_LISTED_CELLS:
-                            sh.formulas.append(ref or "?")
-                        break
-                el.clear()
-            elif tag == "row":
-                hidden = el.get("hidden") in ("1", "true")
-                zero = el.get("customHeight") in ("1", "true") and _is_zero(el.get("ht"))
-                if (hidden or zero) and el.get("r"):
-                    with contextlib.suppress(ValueError):
-                        sh.hidden_rows.append(int(el.get("r") or 0))
-                el.clear()
-            elif tag == "col":
-                hidden = el.get("hidden") in ("1", "true")
-                zero = el.get("width") is not None and _is_zero(el.get("width"))
-                if hidden or zero:
-                    try:
-                        lo, hi = int(el.get("min") or 0), int(el.get("max") or 0)
-                    except ValueError:
-                        lo = hi = 0
-                    # A "hidden" style run to the sheet's last column (XFD) is common in real
-                    # files for empty columns; list at most a few hundred.
-                    for c in range(max(lo, 1), min(hi, lo + 300) + 1):
-                        sh.hidden_cols.append(col_letter(c))
-            elif tag == "hyperlink":
-                rid = el.get(f"{{{REL_NS}}}id")
-                typ, target, mode = sheet_rels.get(rid or "", ("", "", ""))
-                if rid and mode == "External" and is_external_target(target):
-                    out.append(
-                        Finding(
-                            "external_link",
-                            Severity.BLOCK,
-                            f"Cell {el.get('ref') or '?'} on sheet {sh.name!r} links to {target!r} "
-                            "(a file or server). Remove the hyperlink.",
-                            Location(file=rel, sheet=sh.name, cell=el.get("ref")),
-                            kind="hyperlink",
+        while chunk := fh.read(SHEET_CHUNK_BYTES):
+            data = carry + chunk
+            cut = data.rfind(b">") + 1  # a tag split across chunks waits for the next one
+            data, carry = data[:cut], data[cut:]
+            if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+                raise DTDForbidden(None, None, None)
+            if tags is None:
+                root = _ROOT.search(data)
+                if root is None:
+                    if len(carry) + len(data) > 1 << 20:  # the root opens any real sheet
+                        raise ValueError(f"{sh.part} has no worksheet element")
+                    carry, data = data + carry, b""
+                    continue
+                prefix = re.escape(root.group(1) or b"")
+                tags = re.compile(rb"<(/?)" + prefix + _TAGS)
+            for m in tags.finditer(data):
+                closing, tag, raw = m.group(1), m.group(2), m.group(3)
+                if tag == b"sheetData":
+                    in_data = not closing and not raw.endswith(b"/")
+                elif closing:
+                    continue
+                elif tag == b"f":
+                    if not in_data:
+                        continue  # x14 data validations and the like hold xm:f too
+                    sh.formula_count += 1
+                    if len(sh.formulas) < MAX_LISTED_CELLS:
+                        before = (context + data[: m.start()])[-_CONTEXT_BYTES:]
+                        refs = _CELL_START.findall(before)
+                        sh.formulas.append(refs[-1].decode() if refs else "?")
+                elif tag == b"row":
+                    if b"hidden" not in raw and b"customHeight" not in raw:
+                        continue  # most rows: nothing to parse
+                    el = _attrs(raw)
+                    hidden = el.get("hidden") in ("1", "true")
+                    zero = el.get("customHeight") in ("1", "true") and _is_zero(el.get("ht"))
+                    if (hidden or zero) and el.get("r"):
+                        with contextlib.suppress(ValueError):
+                            sh.hidden_rows.append(int(el.get("r") or 0))
+                elif tag == b"col":
+                    el = _attrs(raw)
+                    hidden = el.get("hidden") in ("1", "true")
+                    zero = el.get("width") is not None and _is_zero(el.get("width"))
+                    if hidden or zero:
+                        try:
+                            lo, hi = int(el.get("min") or 0), int(el.get("max") or 0)
+                        except ValueError:
+                            lo = hi = 0
+                        # A "hidden" style run to the sheet's last column (XFD) is common in
+                        # real files for empty columns; list at most a few hundred.
+                        for c in range(max(lo, 1), min(hi, lo + 300) + 1):
+                            sh.hidden_cols.append(col_letter(c))
+                elif tag == b"hyperlink":
+                    el = _attrs(raw)
+                    rid = el.get("id")
+                    typ, target, mode = sheet_rels.get(rid or "", ("", "", ""))
+                    if rid and mode == "External" and is_external_target(target):
+                        out.append(
+                            Finding(
+                                "external_link",
+                                Severity.BLOCK,
+                                f"Cell {el.get('ref') or '?'} on sheet {sh.name!r} links to "
+                                f"{target!r} (a file or server). Remove the hyperlink.",
+                                Location(file=rel, sheet=sh.name, cell=el.get("ref")),
+                                kind="hyperlink",
+                            )
                         )
-                    )
-            elif tag == "sheetData":
-                el.clear()
+            context = data[-_CONTEXT_BYTES:]
 
 
 def _is_zero(value: str | None) -> bool:

@@ -210,3 +210,29 @@ def test_tsv_and_tab_separated_csv(tmp_path, table_calls):
         ("u.csv", "tsv"),
         ("v.txt", "csv"),
     ]
+
+
+PREFIXED_SHEET = (
+    b'<?xml version="1.0"?><x:worksheet xmlns:x="http://schemas.openxmlformats.org/'
+    b'spreadsheetml/2006/main" xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main">'
+    b'<x:sheetData><x:row r="1"><x:c r="A1"><x:v>1</x:v></x:c></x:row>'
+    b'<x:row r="2" hidden="1"><x:c r="A2"><x:v>2</x:v></x:c></x:row>'
+    b'<x:row r="3"><x:c r="B3">' + b"<x:v>0</x:v>" * 400 + b"</x:c>"
+    b'<x:c r="C3"><x:f>SUM(A1:A2)</x:f><x:v>3</x:v></x:c></x:row></x:sheetData>'
+    b"<x:extLst><x:ext><xm:f>Lists!$A$1:$A$9</xm:f></x:ext></x:extLst></x:worksheet>"
+)
+
+
+def test_sheet_xml_streamed_with_any_prefix_across_chunks(tmp_path, monkeypatch):
+    """The raw-XML scan: a prefixed sheet, a formula whose cell starts a chunk earlier (64-byte
+    chunks), a hidden row; a data-validation xm:f outside sheetData is not a formula."""
+    from include.checks import spreadsheets
+
+    monkeypatch.setattr(spreadsheets, "SHEET_CHUNK_BYTES", 64)
+    src = make_xlsx(tmp_path / "src.xlsx")
+    p = rewrite_zip(src, tmp_path / "t.xlsx", replace={"xl/worksheets/sheet1.xml": PREFIXED_SHEET})
+    fr = check(p)
+    formulas = by_rule(fr.findings, "formula")
+    assert [f.location.cell for f in formulas] == ["C3"] and "has 1 cell(s)" in formulas[0].message
+    hidden = [(f.kind, f.location.row) for f in by_rule(fr.findings, "hidden_content")]
+    assert hidden == [("hidden_row", 2)]
