@@ -25,6 +25,11 @@ bench-load:  ## burst of 50 requests on the embedded default it starts in a temp
 	mkdir -p bench-results
 	.venv/bin/python scripts/bench_load.py $(BENCH_LOAD_ARGS) --json bench-results/load.json | tee bench-results/load.txt
 
+bench-open:  ## operator view, intake sweep and submit-to-officer time at 10 vs 1,000 open (README: Many open requests)
+	./scripts/bootstrap.sh
+	mkdir -p bench-results
+	.venv/bin/python scripts/bench_open_requests.py $(BENCH_OPEN_ARGS) --json bench-results/open_requests.json | tee bench-results/open_requests.txt
+
 lock:  ## re-pin requirements.txt (runtime) and requirements-dev.txt (tests, tools) from their .in
 	.venv/bin/uv pip compile requirements.in -o requirements.txt --python-version 3.11 -q --no-header
 	.venv/bin/uv pip compile requirements-dev.in -o requirements-dev.txt --python-version 3.11 -q --no-header
