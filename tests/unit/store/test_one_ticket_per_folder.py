@@ -72,8 +72,7 @@ def test_create_refuses_a_second_open_ticket_and_register_returns_the_first(data
 def test_a_closed_ticket_frees_its_folder(database_url):
     store = TicketStore(database_url)
     first = new_ticket(store, folder="2026_12_03_Again_v1")
-    store.transition(first.stats_id, S.CHECKING, actor="p")
-    store.transition(first.stats_id, S.REJECTED, actor="p")
+    store.transition(first.stats_id, S.REJECTED, actor="intake")  # refused at intake
     reg = store.register(
         kind="output", project="1234567", requester="r", folder="2026_12_03_Again_v1", actor="x"
     )
