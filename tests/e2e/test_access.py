@@ -122,7 +122,7 @@ def test_a_data_owner_answers_their_own_signoff_and_can_write_nothing_else(
 def test_need_to_know_in_the_operator_view(airflow_server, srs):
     """Project 4567890 uses ASHE: its data owner and the officers read it; LFS's owner, a
     researcher and a login nobody registered do not, as page, JSON or report."""
-    from include import output_requests as out
+    from include import request_steps as out
 
     ticket = out.register(
         srs,
@@ -149,7 +149,9 @@ def test_need_to_know_in_the_operator_view(airflow_server, srs):
             got = airflow_server.http.get(f"{airflow_server.base_url}{path}", headers=headers)
             assert got.status_code == expected, (user, path, got.text[:300])
         queue = airflow_server.http.get(
-            f"{airflow_server.base_url}/srs/api/requests", headers=headers
+            f"{airflow_server.base_url}/srs/api/requests",
+            headers=headers,
+            params={"project": "4567890", "limit": 500},  # paged: this session's tickets, all
         )
         listed = queue.status_code == 200 and ticket.stats_id in queue.text
         assert listed == (expected == 200), (user, queue.status_code)

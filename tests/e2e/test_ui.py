@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from include.checks.findings import Finding, Location, Severity
 from include.checks.report import CheckReport, FileResult, render_html
 from include.states import TicketState as S
 from include.storage import Place
+
+LONG_AGO = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.e2e
 
@@ -43,8 +46,15 @@ def seeded(srs) -> dict[str, Any]:
     a blocked one, written straight to the ticket store and storage the Airflow processes use."""
     store = srs.store
     folder = "2026_11_25_UiE2E_v1"
+    # Received long ago, so both stand on the first page of their lists (the queue is paged,
+    # and this session's Airflow holds every other test's tickets too).
     t = store.create(
-        kind="output", project="1234567", requester="r_rahman", folder=folder, actor="r_rahman"
+        kind="output",
+        project="1234567",
+        requester="r_rahman",
+        folder=folder,
+        actor="r_rahman",
+        received_at=LONG_AGO,
     )
     store.set_fields(
         t.stats_id,
@@ -128,6 +138,7 @@ def seeded(srs) -> dict[str, Any]:
         requester="r_jones",
         folder="2026_11_24_Blocked_v1",
         actor="r_jones",
+        received_at=LONG_AGO,
     )
     store.transition(blocked.stats_id, S.CHECKING, actor="pipeline")
     store.transition(blocked.stats_id, S.REVISIONS_REQUESTED, actor="officer_bob")
