@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from airflow.sdk import Param
-from srs_incoming_dag import incoming_request_dag
+
+from include.dag_building.request_dag import build_request_dag
+from include.request_kinds import INGEST
 
 DOC = """
 ### Ingest request (guidance section 4)
@@ -37,8 +39,8 @@ or through the REST API. A resubmission passes the ticket's STATS-ID (`srs resub
 - Any other failure: every task can be cleared and re-run; nothing is copied or sent twice.
 """
 
-dag = incoming_request_dag(
-    "ingest",
+dag = build_request_dag(
+    INGEST,
     description="An ingest from a project's landing area into its Input folder",
     doc_md=DOC,
     params={

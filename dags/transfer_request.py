@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from airflow.sdk import Param
-from srs_incoming_dag import incoming_request_dag
+
+from include.dag_building.request_dag import build_request_dag
+from include.request_kinds import TRANSFER
 
 DOC = """
 ### Transfer request (guidance section 4)
@@ -38,8 +40,8 @@ or through the REST API. The folder holds the files and a completed ingest/trans
 - Any other failure: every task can be cleared and re-run; nothing is copied or sent twice.
 """
 
-dag = incoming_request_dag(
-    "transfer",
+dag = build_request_dag(
+    TRANSFER,
     description="A transfer from one project's Working or Ready for Checking to another's Input",
     doc_md=DOC,
     params={

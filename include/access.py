@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from include.registry import Person
+from include.request_kinds import kind_for
 
 
 def start_refusal(
@@ -156,9 +157,9 @@ HIDDEN = "hidden until every officer of the round has answered"
 
 
 def officers_needed(ticket: Any) -> int:
-    """Officer sign-offs a round needs: outputs two, ingest and transfer one per officer
-    assigned at intake (as include.output_requests decides them)."""
-    return 2 if ticket.kind == "output" else max(1, len(ticket.assigned_officers))
+    """Officer sign-offs a round needs, as the ticket's kind says (outputs two; ingest and
+    transfer one per officer assigned at intake)."""
+    return kind_for(ticket.kind).officers_needed(ticket)
 
 
 @dataclass(frozen=True)

@@ -196,8 +196,8 @@ DAG_OF_KIND = {
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from include.airflow_api import AirflowAPI, AirflowAPIError
-    from include.output_requests import register
     from include.pipeline import Pipeline
+    from include.request_steps import register
 
     p = Pipeline()
     transfer = _transfer_conf(args)
@@ -287,9 +287,10 @@ def _refuse_what_cannot_start(p, args: argparse.Namespace) -> None:
 def cmd_reopen(args: argparse.Namespace) -> int:
     """A held request (signoff_held) goes back to its officers once operations have looked."""
     from include.airflow_api import AirflowAPI, AirflowAPIError
-    from include.output_requests import SIGNOFF_TASKS, reopen_signoffs
     from include.permissions import NotPermitted
     from include.pipeline import Pipeline
+    from include.request_kinds import SIGNOFF_TASKS
+    from include.request_steps import reopen_signoffs
     from include.tickets import TicketError
 
     p = Pipeline()
@@ -462,6 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.add_argument("--folder", help="where to keep received mail (default: $SRS_MAIL_DIR)")
     p.set_defaults(func=cmd_mailsink)
+
+    from include.record_cli import add_record_parsers
+
+    add_record_parsers(sub)  # srs db ..., srs audit verify
 
     demo = sub.add_parser("demo", help="demo data for the embedded default")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")

@@ -109,7 +109,9 @@ def write_demo_request(
     storage.write_bytes(place, "energy_by_tenure_region.csv", _TABLE.encode())
     storage.write_bytes(place, "energy_model.py", _CODE.encode())
     storage.write_bytes(place, "notes_for_officers_SUPPORTING.txt", _NOTES.encode())
-    storage.write_bytes(place, "output_request_form.xlsx", demo_form_bytes(project, folder, researcher))
+    storage.write_bytes(
+        place, "output_request_form.xlsx", demo_form_bytes(project, folder, researcher)
+    )
     return True
 
 

@@ -9,19 +9,17 @@ from include.settings import get_settings
 
 
 def policy_of(
-    project: Project, *, kind: str = "output", max_file_bytes: int | None = None
+    project: Project, *, minimise: bool = False, max_file_bytes: int | None = None
 ) -> CheckPolicy:
     """The SDC parameters a request into or out of ``project`` is checked with.
 
-    Data minimisation (approved variables) applies to what comes in: ingests and transfers,
-    against the receiving project.
+    ``minimise``: data minimisation (approved variables) applies, as it does to what comes in
+    (ingests and transfers, against the receiving project).
     """
     return CheckPolicy(
         threshold=project.effective_threshold,
         allowed_indirect=frozenset(project.indirect_permitted),
-        approved_variables=(
-            frozenset(project.approved_variables) if kind in ("ingest", "transfer") else None
-        ),
+        approved_variables=(frozenset(project.approved_variables) if minimise else None),
         max_file_bytes=max_file_bytes or get_settings().max_file_bytes,
     )
 

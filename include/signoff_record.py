@@ -143,7 +143,9 @@ def read_answer(
         if answer.responded:
             return answer
         newest = newest or answer
-    return newest or RecordedAnswer(task_id, map_index, ti.get("state"), int(ti.get("try_number") or 0))
+    return newest or RecordedAnswer(
+        task_id, map_index, ti.get("state"), int(ti.get("try_number") or 0)
+    )
 
 
 def tampering(answer: RecordedAnswer, result: Any) -> str | None:

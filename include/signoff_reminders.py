@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from include.notifications import render
+from include.request_kinds import DAG_OF_KIND
 from include.signoff_notices import (
     NOTICE_ACTION,
     WAITING_LIST,
@@ -47,11 +48,6 @@ from include.working_days import LONDON, add_working_days, working_days_between
 S = TicketState
 SWEEP = "signoff_reminder_sweep"
 WAITING_STATES = (S.AWAITING_OFFICERS, S.AWAITING_DATA_OWNER)
-DAG_OF_KIND = {
-    "output": "output_request",
-    "ingest": "ingest_request",
-    "transfer": "transfer_request",
-}
 # The operator sends its own notice right after recording the request; the sweep steps in only
 # for one that is clearly missing.
 NOTICE_GRACE = timedelta(minutes=15)

@@ -60,6 +60,20 @@ TRANSITIONS: dict[TicketState, frozenset[TicketState]] = {
 }
 
 
+# What a state allows. The steps ask these before acting, so a ticket closed or changed under a
+# running task is never released or placed.
+def may_release(state: TicketState) -> bool:
+    return state == TicketState.RELEASING
+
+
+def may_place(state: TicketState) -> bool:
+    return state == TicketState.PLACING
+
+
+def awaits_people(state: TicketState) -> bool:
+    return state in (TicketState.AWAITING_OFFICERS, TicketState.AWAITING_DATA_OWNER)
+
+
 class IllegalTransition(ValueError):
     """A change of state the state machine does not allow."""
 

@@ -5,7 +5,7 @@ starts itself with ``scripts/run_embedded.sh`` in a temporary AIRFLOW_HOME on fr
 (``--start``, the default when no ``--home`` is given), it:
 
 1. submits ``--requests`` output requests (default 50) within ``--window`` seconds (default 30):
-   half the way ``srs submit`` does (``output_requests.register`` + ``AirflowAPI.trigger``,
+   half the way ``srs submit`` does (``request_steps.register`` + ``AirflowAPI.trigger``,
    from a few threads), half as folders in *Ready for Checking* that the ``intake_sweep`` DAG
    (triggered by hand, as its five-minute schedule would) finds and starts;
 2. meanwhile, as the assigned officers, answers ``officer_1`` of the first ``--answers``
@@ -220,8 +220,8 @@ def run_burst(
 ) -> dict[str, Any]:
     from include.airflow_api import AirflowAPI
     from include.demo import write_demo_request
-    from include.output_requests import register
     from include.pipeline import Pipeline
+    from include.request_steps import register
 
     api = Api(url, home)
     p = Pipeline()

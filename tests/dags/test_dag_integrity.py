@@ -72,7 +72,8 @@ def test_sign_off_forms_reach_the_required_action(dagbag, dag_id):
 
 def test_sign_off_form_of_a_data_owner_and_per_file_boxes():
     from airflow.sdk import DAG, Param
-    from srs_signoff import SignOffOperator, signoff_params
+
+    from include.dag_building.signoff_operator import SignOffOperator, signoff_params
 
     with DAG("form_probe", params={"project": Param("", type="string")}):
         owner = SignOffOperator(task_id="owner", role="data_owner")
@@ -173,3 +174,28 @@ def test_mapped_sign_off_keeps_receipt_order_through_serialization(dagbag):
     restored = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["output_request"]))
     mapped = restored.get_task("data_owner_signoff")
     assert type(mapped.weight_rule).__name__ == "ReceiptOrder"
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "rules"),
+    [
+        (
+            "output_request",
+            {"officers_decision": "all_success", "release": "none_failed_min_one_success"},
+        ),
+        # officer_2 may skip itself; place follows one decision only, so it skips when that
+        # decision sent the request back (or the checks did, skipping the decision).
+        (
+            "ingest_request",
+            {"officers_decision": "none_failed_min_one_success", "place": "all_success"},
+        ),
+        (
+            "transfer_request",
+            {"officers_decision": "none_failed_min_one_success", "place": "all_success"},
+        ),
+    ],
+)
+def test_trigger_rules_after_the_branches(dagbag, dag_id, rules):
+    dag = dagbag.dags[dag_id]
+    assert {t: dag.get_task(t).trigger_rule.value for t in rules} == rules
+    assert dag.get_task("request_revisions").trigger_rule.value == "none_failed_min_one_success"

@@ -2,10 +2,10 @@
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-from srs_tasks import run_step
 
-from include.output_requests import ReleaseHeld
+from include.dag_building.task_steps import run_step
 from include.permissions import NotPermitted
+from include.release import ReleaseHeld
 from include.tickets import TicketClosed
 
 

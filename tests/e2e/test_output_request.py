@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from include import output_requests as out
+from include import request_steps as out
 from include.demo import demo_form_bytes, write_demo_request
 from include.mailsink import envelope_recipients
 from include.queue_order import weight_of

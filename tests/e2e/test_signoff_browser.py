@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from include import output_requests as out
+from include import request_steps as out
 from include.demo import write_demo_request
 from include.states import TicketState as S
 from include.storage import Place

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from include import output_requests as out
+from include import request_steps as out
 from include.db import session_scope
 from include.demo import write_demo_request
 from include.registry import load

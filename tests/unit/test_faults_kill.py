@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from include import output_requests as out
+from include import request_steps as out
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, write_demo_request
 from include.pipeline import Pipeline
 from include.storage import Place
@@ -94,7 +94,7 @@ def _local_case(p: Pipeline) -> None:
 
 STEP = """
 import sys
-from include.output_requests import take_snapshot
+from include.request_steps import take_snapshot
 from include.pipeline import Pipeline
 print("copying", flush=True)
 take_snapshot(Pipeline(), sys.argv[1])

@@ -25,7 +25,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from include import output_requests as out
+from include import request_steps as out
 from include.db import dispose_engines, get_engine
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, write_demo_request
 from include.states import TicketState as S

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import pytest
 
-from include import ingest_transfer as it
-from include import output_requests as out
+from include import request_steps as out
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, write_demo_request
 from include.pipeline import Pipeline
+from include.placement import placement
 from include.states import TicketState as S
 from include.storage import INGEST, Place, StorageError
 from include.storage.s3 import S3Storage
@@ -165,8 +165,8 @@ def _ingest_awaiting_placement(p: Pipeline) -> str:
     rows = b"".join(b"E1200000%d,%d,%d\n" % (r % 9 + 1, 2000 + r % 24, 3000 + r) for r in range(8000))
     files = {f"lookup_{i:02d}.csv": b"region,year,energy_use_kwh\n" + rows for i in range(10)}
     lay_out(p, landing, files, listed=[(name, ["region", "year"]) for name in files])
-    stats_id = it.intake_ingest(
-        p, started_by="ops", project=DEMO_PROJECT, folder=FOLDER, requester="r_rahman",
+    stats_id = out.intake(
+        p, kind="ingest", started_by="ops", project=DEMO_PROJECT, folder=FOLDER, requester="r_rahman",
         run_id="manual__place",
     ).stats_id
     out.take_snapshot(p, stats_id)
@@ -200,7 +200,7 @@ def test_placement_interrupted_by_s3_leaves_nothing_in_input_and_retry_verifies(
     manifest = out.snapshot_manifest(p.store.get(stats_id))
     bad = faulty(p, proxy, after=after, op=op, mode=mode, heal_on=heal_on)
     with pytest.raises(Exception):  # noqa: B017, PT011 - botocore's or ours, by fault
-        it.place(bad, stats_id)
+        out.place(bad, stats_id)
     input_prefix = f"projects/{DEMO_PROJECT}/Input/{stats_id}/"
     proxy.mode = "pass"
     assert keys(p, input_prefix) == [], "a partial placement is visible in Input/"
@@ -208,10 +208,10 @@ def test_placement_interrupted_by_s3_leaves_nothing_in_input_and_retry_verifies(
     assert t.state == S.PLACING and "placed_r1" not in t.details
     assert p.storage.exists(Place(DEMO_PROJECT, INGEST, t.folder))  # landing kept
 
-    it.place(bad, stats_id)
+    out.place(bad, stats_id)
     t = p.store.get(stats_id)
     assert t.state == S.PLACED and t.details["placed_r1"]["verified"]
-    target = it.placement(t)
+    target = placement(t)
     assert p.storage.verify(target.child(t.folder), manifest) == []
     assert keys(p, input_prefix) == sorted(
         [f"{input_prefix}{t.folder}/{path}" for path in manifest.paths]

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from include import output_requests as out
+from include import request_steps as out
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, write_demo_request
 from include.mailsink import MailSink
 from include.notifications import EmailInFlight, Mailer, wire_format

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from include import output_requests as out
+from include import request_steps as out
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, demo_form_bytes, write_demo_request
 from include.notifications import render
 from include.registry import Person

@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from include import ingest_transfer as it
-from include import output_requests as out
+from include import request_steps as out
 from include.checks.ingest_form import IngestFile, IngestForm, write_ingest_form
 from include.db import session_scope
 from include.permissions import NotPermitted
 from include.pipeline import Pipeline
 from include.registry import load
 from include.registry_file import read_registry_file
+from include.request_kinds import TRANSFER, reports_place
 from include.settings import get_settings, reset_settings
 from include.states import TicketState as S
 from include.storage import ARCHIVE, INGEST, Manifest, Place
@@ -63,22 +63,28 @@ def lay_out(p, place, files, *, listed=None, researcher="r_rahman", project=None
 
 
 def ingest(p, project="1234567", folder=FOLDER, requester="r_rahman", run_id="manual__1", **kw):
-    return it.intake_ingest(
+    return out.intake(
         p,
-        started_by="ops", project=project, folder=folder, requester=requester, run_id=run_id, **kw
+        kind="ingest",
+        started_by="ops",
+        project=project,
+        folder=folder,
+        requester=requester,
+        run_id=run_id,
+        **kw,
     )
 
 
 def transfer(p, requester="r_rahman", source="1234567", destination="4567890", run_id="manual__t"):
-    return it.intake_transfer(
+    return out.intake(
         p,
+        kind="transfer",
         started_by="ops",
         project=source,
-        source_area="Working",
         folder=FOLDER,
-        destination=destination,
         requester=requester,
         run_id=run_id,
+        **TRANSFER.intake_args({"source_area": "Working", "destination": destination}),
     )
 
 
@@ -116,14 +122,14 @@ def test_ingest_placed_in_input_with_manifest_and_landing_cleared(p, smtp_sink):
     assert summary["verdict"] == "pass", summary
     quarantine = out.snapshot_place(p.store.get(t.stats_id))
     assert quarantine.area == ARCHIVE  # outside every project area
-    assert p.storage.exists(out.reports_place(t, 1), f"{FOLDER}.check.json")
+    assert p.storage.exists(reports_place(t, 1), f"{FOLDER}.check.json")
     assert p.store.get(t.stats_id).state == S.AWAITING_OFFICERS
     req = out.officer_request(p, t.stats_id, 0)
     assert "Ingest check 1 of 1" in req.subject and "ingest into project" in req.body
     assert out.officers_decision(p, t.stats_id, passes(t)) == "place"
 
-    placed = it.place(p, t.stats_id)
-    it.place(p, t.stats_id)  # retried: nothing copied or sent twice
+    placed = out.place(p, t.stats_id)
+    out.place(p, t.stats_id)  # retried: nothing copied or sent twice
     t = p.store.get(t.stats_id)
     assert t.state == S.PLACED
     target = Place("1234567", "Input", t.stats_id)
@@ -160,7 +166,7 @@ def test_ingest_blocked_for_superfluous_column(p, smtp_sink):
     assert ("superfluous_variable", "lookup.csv, column pet_name") in found
     assert p.store.get(t.stats_id).state == S.CHECKING  # straight back, no officer's time
     with pytest.raises(NotPermitted):
-        it.place(p, t.stats_id)
+        out.place(p, t.stats_id)
     out.request_revisions(p, t.stats_id)
     out.request_revisions(p, t.stats_id)  # retried: one email
     assert p.store.get(t.stats_id).state == S.REVISIONS_REQUESTED
@@ -255,7 +261,7 @@ def test_ingest_revisions_then_round_two_is_placed(p, smtp_sink):
     assert r2.accepted and r2.round == 2
     assert through_checks(p, t.stats_id)["verdict"] == "pass"
     assert out.officers_decision(p, t.stats_id, passes(t)) == "place"
-    it.place(p, t.stats_id)
+    out.place(p, t.stats_id)
     assert p.storage.exists(Place("1234567", "Input", f"{t.stats_id}/{v2}"), "lookup.csv")
     for folder in (FOLDER, v2):  # every round's landing folder is cleared
         assert not p.storage.exists(Place("1234567", INGEST, folder))
@@ -275,7 +281,7 @@ def test_two_officers_when_configured(p, monkeypatch):
     with pytest.raises(NotPermitted, match="two officer sign-off"):
         out.officers_decision(p, t.stats_id, passes(t)[:1])
     with pytest.raises(NotPermitted, match="lacks two independent officer passes"):
-        it.place(p, t.stats_id)
+        out.place(p, t.stats_id)
     assert out.officers_decision(p, t.stats_id, passes(t)) == "place"
 
 
@@ -290,7 +296,7 @@ def test_officer_revisions_use_the_same_loop(p, smtp_sink):
     out.request_revisions(p, t.stats_id)
     assert "Explain the purpose." in smtp_sink.wait_for(2)[1].get_content()
     with pytest.raises(NotPermitted):
-        it.place(p, t.stats_id)
+        out.place(p, t.stats_id)
 
 
 # --- transfer ----------------------------------------------------------------------------------
@@ -312,7 +318,7 @@ def test_transfer_placed_in_destination_only_and_source_untouched(p, smtp_sink):
         out.officer_request(p, t.stats_id, 0).body
     )
     assert out.officers_decision(p, t.stats_id, passes(t)) == "place"
-    it.place(p, t.stats_id)
+    out.place(p, t.stats_id)
     assert p.storage.exists(Place("4567890", "Input", f"{t.stats_id}/{FOLDER}"), "wages.csv")
     assert p.storage.exists(Place("4567890", "Input", t.stats_id), "manifest.json")
     assert not p.storage.exists(Place("1234567", "Input", t.stats_id))
@@ -413,3 +419,30 @@ def test_srs_submit_ingest_and_transfer_register_and_trigger(p, monkeypatch, cap
     )
     assert cli.main(argv) == 0  # submitted again before its run started: the same ticket
     assert started[-1][2]["stats_id"] == t.stats_id
+
+
+def test_an_ingest_form_naming_another_researcher_is_refused(p, smtp_sink):
+    lay_out(p, Place("1234567", INGEST, FOLDER), {"lookup.csv": TABLE}, researcher="r_rahman")
+    result = ingest(p, requester="r_jones")  # on the project too, but not the form's researcher
+    assert not result.accepted
+    assert result.reasons[0].rule == "request_form_incomplete"
+    assert "names researcher 'r_rahman', but the request is made by 'r_jones'" in (
+        result.reasons[0].message
+    )
+
+
+def test_a_resubmission_in_another_researchers_name_is_refused(p):
+    lay_out(p, Place("1234567", INGEST, FOLDER), {"lookup.csv": TABLE})
+    t = p.store.get(ingest(p).stats_id)
+    through_checks(p, t.stats_id)
+    out.officers_decision(
+        p,
+        t.stats_id,
+        [out.Response("officer_1", t.assigned_officers[0], "Query researcher", "Why?")],
+    )
+    out.request_revisions(p, t.stats_id)
+    v2 = out.next_version(FOLDER)
+    lay_out(p, Place("1234567", INGEST, v2), {"lookup.csv": TABLE}, researcher="r_jones")
+    with pytest.raises(ValueError, match="names researcher 'r_jones', but the request is made by"):
+        ingest(p, folder=v2, stats_id=t.stats_id, run_id=f"{t.stats_id}-r2")
+    assert p.store.get(t.stats_id).round == 1

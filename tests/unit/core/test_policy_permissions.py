@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from include.db import session_scope
+from include.eligibility import ingest_eligibility, output_eligibility, transfer_eligibility
 from include.permissions import (
     NotPermitted,
     assign_officers,
@@ -13,7 +14,6 @@ from include.permissions import (
 )
 from include.registry import get_project, load, officers
 from include.registry_file import read_registry_file
-from include.request_policy import ingest_eligibility, output_eligibility, transfer_eligibility
 from include.settings import get_settings
 
 DEMO = Path(__file__).resolve().parents[3] / "demo" / "registry.yaml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from include import output_requests as out
+from include import request_steps as out
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, write_demo_request
 from include.permissions import NotPermitted
 from include.signoff_record import read_answer, tampering

@@ -1,4 +1,5 @@
-"""How a DAG task runs one step of the core, so every request DAG fails and skips alike."""
+"""How a DAG task runs one step (``include.request_steps``), so every request DAG fails and
+skips alike, and reads the sign-offs Airflow recorded."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-from srs_priority import RECEIPT_ORDER
+from srs_priority import RECEIPT_ORDER  # the plugin registers the strategy by this name
 
 T = TypeVar("T")
 
@@ -22,24 +23,25 @@ REQUEST_DEFAULT_ARGS: dict[str, Any] = {
 
 
 def run_step(step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``step``: a refusal fails the task at once (no retries); a ticket closed because its
-    project ended skips the rest of the run, which then ends without failing."""
-    from include.output_requests import ReleaseHeld
+    """Run ``step``: a refusal, or a run naming no ticket that exists, fails the task at once
+    (no retries: trying again cannot help); a ticket closed because its project ended skips
+    the rest of the run, which then ends without failing."""
     from include.permissions import NotPermitted
-    from include.tickets import TicketClosed
+    from include.release import ReleaseHeld
+    from include.tickets import TicketClosed, UnknownTicket
 
     try:
         return step(*args, **kwargs)
     except TicketClosed as exc:
         raise AirflowSkipException(str(exc)) from exc
-    except (NotPermitted, ReleaseHeld) as exc:
+    except (NotPermitted, ReleaseHeld, UnknownTicket) as exc:
         raise AirflowFailException(str(exc)) from exc
 
 
 def stats_id_of(context: Any) -> str:
     """The ticket this run is a round of, from the ticket store (never from an XCom)."""
-    from include.output_requests import ticket_of_run
     from include.pipeline import Pipeline
+    from include.request_steps import ticket_of_run
 
     return run_step(ticket_of_run, Pipeline(), context["run_id"]).stats_id
 
@@ -54,8 +56,8 @@ def recorded_responses(
     (nothing is released or placed), emails operations, and fails this task.
     """
     from include.airflow_api import AirflowAPI
-    from include.output_requests import hold_tampered_signoffs
     from include.pipeline import Pipeline
+    from include.request_steps import hold_tampered_signoffs
     from include.signoff_record import changes_through_the_api, read_answer, tampering
     from include.states import TicketState as S
 

@@ -1,15 +1,20 @@
-"""Who may ask, and what a ticket's state allows (shared/RULES.md, "Who may ask").
+"""Who may ask for what (shared/RULES.md, "Who may ask"): each kind's eligibility rules.
 
 Eligibility refusals carry the rule id from RULES.md and a message the requester can act on.
+(What a ticket's state allows is in ``include.states``; who may sign off, ``include.permissions``;
+a project's SDC parameters, ``include.projects``.)
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from include.registry import Project
-from include.states import TicketState
+from include.registry import Project, UnknownProject
+
+_PROJECT_TEXT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 @dataclass(frozen=True)
@@ -75,15 +80,12 @@ def transfer_eligibility(
     return [r for r in checks if r]
 
 
-# What a state allows. The DAGs ask these before acting, so a ticket closed or changed under a
-# running task is never released or placed.
-def may_release(state: TicketState) -> bool:
-    return state == TicketState.RELEASING
-
-
-def may_place(state: TicketState) -> bool:
-    return state == TicketState.PLACING
-
-
-def awaits_people(state: TicketState) -> bool:
-    return state in (TicketState.AWAITING_OFFICERS, TicketState.AWAITING_DATA_OWNER)
+def registered_project(p: Any, project: str, role: str = "") -> Project | Refusal:
+    """The registered project (``p`` a Pipeline), or the refusal saying why ``project`` names none."""
+    if not _PROJECT_TEXT.match(project or ""):
+        return Refusal("project_not_live", f"{project!r} is not an SRS project number")
+    try:
+        return p.project(project)
+    except UnknownProject:
+        which = f"{role} project" if role else "project"
+        return Refusal("project_not_live", f"{which} {project} is not registered with the SRS")

@@ -107,12 +107,12 @@ class SignOffOperator(HITLOperator):
         from airflow.sdk.exceptions import AirflowSkipException
         from airflow.sdk.execution_time.hitl import HITLUser
 
-        from include import output_requests as out
+        from include import request_steps as steps
         from include.pipeline import Pipeline
         from include.states import TicketState
 
         p = Pipeline()
-        ticket = out.ticket_of_run(p, context["run_id"])
+        ticket = steps.ticket_of_run(p, context["run_id"])
         stats_id = ticket.stats_id
         if ticket.state == TicketState.CLOSED_PROJECT_ENDED:  # the closure sweep got there first
             raise AirflowSkipException(
@@ -125,9 +125,9 @@ class SignOffOperator(HITLOperator):
         if earlier is not None:
             return self.execute_complete(context, earlier)
         if self.role == "officer":
-            request = out.officer_request(p, stats_id, self.slot)
+            request = steps.officer_request(p, stats_id, self.slot)
         else:
-            request = out.data_owner_request(p, stats_id, self.dataset or "")
+            request = steps.data_owner_request(p, stats_id, self.dataset or "")
         self.params = ParamsDict(signoff_params(self.role, request.files))
         self.subject, self.body = request.subject, request.body
         self.assigned_users = [HITLUser(id=user, name=name) for user, name in request.assignees]
@@ -206,7 +206,8 @@ class SignOffOperator(HITLOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         if "error" in event:
             return super().execute_complete(context, event)
-        from include import output_requests as out
+        from include import request_rounds
+        from include import request_steps as steps
         from include.pipeline import Pipeline
         from include.signoffs import validate_response
 
@@ -214,11 +215,8 @@ class SignOffOperator(HITLOperator):
         answers = event.get("params_input") or {}
         option = chosen[0] if len(chosen) == 1 else ""
         p = Pipeline()
-        ticket = out.ticket_of_run(p, context["run_id"])
-        blocking = 0
-        if self.role == "officer":
-            checks = ticket.details.get(f"checks_r{ticket.round}", {})
-            blocking = checks.get("summary", {}).get("blocking", 0)
+        ticket = steps.ticket_of_run(p, context["run_id"])
+        blocking = request_rounds.blocking_count(ticket) if self.role == "officer" else 0
         files = [(k, str(v or "")) for k, v in answers.items() if k.startswith(FILE_FIELD)]
         problem = "choose exactly one option" if not option else None
         problem = problem or validate_response(
