@@ -255,8 +255,7 @@ def _append(
     at = (at or utcnow()).astimezone(UTC)
     stored = as_json(details or {})
     seq, prev = row.audit_seq + 1, row.audit_head or GENESIS
-    h = event_hash(
-        stats_id=row.stats_id or "",
+    content = dict(
         seq=seq,
         action=action,
         actor=actor,
@@ -266,18 +265,8 @@ def _append(
         details=stored,
         prev_hash=prev,
     )
-    event = AuditEventRow(
-        ticket_id=row.id,
-        at=at,
-        actor=actor,
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        details=stored,
-        seq=seq,
-        prev_hash=prev,
-        hash=h,
-    )
+    h = event_hash(stats_id=row.stats_id or "", **content)
+    event = AuditEventRow(ticket_id=row.id, hash=h, **content)
     row.audit_seq, row.audit_head = seq, h
     s.flush([row])  # the versioned UPDATE first: a lost race fails here, before the INSERT
     s.add(event)

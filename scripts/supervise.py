@@ -171,14 +171,21 @@ def wait_for_postgres(timeout: float = 60) -> None:
 def ensure_database(name: str) -> None:
     import psycopg2
 
-    conn = psycopg2.connect(host=str(pgdata()), user="postgres", dbname="postgres")
-    conn.autocommit = True
+    create_missing_databases(
+        psycopg2.connect(host=str(pgdata()), user="postgres", dbname="postgres"), [name]
+    )
+
+
+def create_missing_databases(conn, names: list[str]) -> None:
+    """Create each of ``names`` that the server behind ``conn`` lacks; closes ``conn``."""
+    conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            if cur.fetchone() is None:
-                say(f"creating database {name!r}")
-                cur.execute(f'CREATE DATABASE "{name}"')
+            for name in names:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cur.fetchone() is None:
+                    say(f"creating database {name!r}")
+                    cur.execute(f'CREATE DATABASE "{name}"')
     finally:
         conn.close()
 

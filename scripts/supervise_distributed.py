@@ -29,7 +29,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from supervise import BIN, HOME, LOG_DIR, Component, Fatal, Supervisor, say  # noqa: E402
+from supervise import (  # noqa: E402
+    BIN,
+    HOME,
+    LOG_DIR,
+    Component,
+    Fatal,
+    Supervisor,
+    create_missing_databases,
+    say,
+)
 
 
 def _wait_for_port(host: str, port: int, what: str, timeout: float = 30) -> None:
@@ -68,16 +77,7 @@ def ensure_databases(admin_url: str, names: list[str]) -> None:
             f"PostgreSQL at {admin_url} is unreachable: {exc}; start it or set "
             "SRS_DIST_POSTGRES_ADMIN_URL"
         ) from None
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            for name in names:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-                if cur.fetchone() is None:
-                    say(f"creating database {name!r}")
-                    cur.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        conn.close()
+    create_missing_databases(conn, names)
 
 
 def _database_name(url: str) -> str:
