@@ -8,7 +8,7 @@ twice, sends no email twice and closes nothing twice.
 **Intake sweep.** In every live project's ``Ready for Checking/`` (output requests) and ingest
 landing area ``ingest/<project>/`` (ingest requests), a folder no ticket knows (any
 ticket, any state, any round: its current folder and every folder it used before) is a new
-submission. With a complete request form it gets one ticket (``output_requests.register``) and
+submission. With a complete request form it gets one ticket (``request_steps.register``) and
 its run ``<STATS-ID>-r1`` is started; Airflow refuses a second run with the same id, so a sweep
 that runs again starts nothing new. A folder that is the next version (``…_v2``) of a ticket
 whose revisions were requested starts that ticket's next round instead. A folder that cannot be
