@@ -44,7 +44,7 @@ from include.signoff_text import SignOffRequest, signoff_body
 from include.signoffs import PASSING, validate_response
 from include.states import TicketState
 from include.storage import Manifest, StorageError
-from include.tickets import STATS_ID, Ticket, UnknownTicket
+from include.tickets import STATS_ID, DuplicateRequest, Ticket, UnknownTicket
 
 S = TicketState
 _RUN_OF_ROUND = re.compile(r"^(STATS\d{5,})-r(\d+)$")
@@ -130,15 +130,24 @@ def intake(
         ticket = found[0] if found else None
     if ticket is None:
         _check_names_a_request(run_id, project, requester)
-        ticket = p.store.create(
-            kind=kind,
-            project=project[:64],
-            requester=requester[:64],
-            folder=folder[:255],
-            actor=requester[:64],
-            destination_project=(str(destination).strip()[:10] or None) if destination else None,
-            details={**(details or {}), "intake_run_id": run_id},
-        )
+        try:
+            ticket = p.store.create(
+                kind=kind,
+                project=project[:64],
+                requester=requester[:64],
+                folder=folder[:255],
+                actor=requester[:64],
+                destination_project=(str(destination).strip()[:10] or None)
+                if destination
+                else None,
+                details={**(details or {}), "intake_run_id": run_id},
+            )
+        except DuplicateRequest as exc:
+            # The open-folder unique index: this folder is already an open request's.
+            raise NotPermitted(
+                f"run {run_id} refused: {exc}; to revise it, copy it to "
+                f"{next_version(folder)!r} and resubmit {exc.existing.stats_id}"
+            ) from None
     _note_start(p, ticket, run_id, started_by)
     if ticket.state == S.REJECTED:  # a retried intake of a refused request
         return IntakeResult(False, ticket.stats_id, ticket.round, _stored_refusals(ticket))

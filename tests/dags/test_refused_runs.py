@@ -82,3 +82,17 @@ def test_a_stats_id_of_another_kind_is_refused(demo_pipeline):
         AirflowFailException, match=f"{ticket.stats_id} is a request of kind 'output'"
     ):
         run_intake(INGEST, ticket.run_id, stats_id=ticket.stats_id)
+
+
+def test_a_second_run_for_a_folder_with_an_open_request_is_refused_without_a_ticket(
+    demo_pipeline,
+):
+    """The open-folder unique index refuses a second ticket; the run says which request holds
+    the folder and fails for good instead of retrying an insert that can never succeed."""
+    write_demo_request(demo_pipeline.storage)
+    params = dict(project=DEMO_PROJECT, folder=DEMO_FOLDER, researcher="r_rahman")
+    run_intake(OUTPUT, "manual__first", **params)
+    (held,) = demo_pipeline.store.find()
+    with pytest.raises(AirflowFailException, match=f"already has open request {held.stats_id}"):
+        run_intake(OUTPUT, "manual__second", **params)
+    assert [t.stats_id for t in demo_pipeline.store.find()] == [held.stats_id]

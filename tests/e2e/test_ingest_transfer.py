@@ -153,8 +153,19 @@ def test_transfers_placed_in_destination_or_refused(
         "folder": folder,
         "destination": "4567890",
     }
+    # r_jones (not on 4567890) asks for a transfer of a folder of their own: one folder is one
+    # open request, so a second request of r_rahman's folder would be refused as a duplicate.
+    theirs = f"{folder[:-3]}J_v1"
+    lay_out(
+        srs,
+        tmp_path,
+        Place("1234567", "Working", theirs),
+        {"pay.csv": b"sic2007,occupation,hourly_pay\n62,2136,31.5\n"},
+        "r_jones",
+        destination="4567890",
+    )
     ok = start(client, "transfer_request", {**conf, "researcher": "r_rahman"})
-    refused = start(client, "transfer_request", {**conf, "researcher": "r_jones"})  # not on 4567890
+    refused = start(client, "transfer_request", {**conf, "folder": theirs, "researcher": "r_jones"})
 
     client.wait_for_run("transfer_request", refused, {"success"}, timeout=RUN_TIMEOUT)
     r = ticket_of(srs, refused)
