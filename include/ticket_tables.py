@@ -60,6 +60,9 @@ class TicketRow(Base):
             sqlite_where=text(OPEN_FOLDER_WHERE),
             postgresql_where=text(OPEN_FOLDER_WHERE),
         ),
+        # The queue's two orders (open sections by queue order, finished newest first).
+        Index("ix_tickets_queue_order", "queued_at", "id"),
+        Index("ix_tickets_updated_order", "updated_at", "id"),
         {"sqlite_autoincrement": True},  # never reuse a deleted row's id
     )
 
@@ -67,7 +70,7 @@ class TicketRow(Base):
     stats_id: Mapped[str | None] = mapped_column(String(20), unique=True, index=True)
     kind: Mapped[str] = mapped_column(String(10))
     project: Mapped[str] = mapped_column(String(10), index=True)
-    destination_project: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    destination_project: Mapped[str | None] = mapped_column(String(10), nullable=True, index=True)
     requester: Mapped[str] = mapped_column(String(64))
     folder: Mapped[str] = mapped_column(String(255))
     round: Mapped[int] = mapped_column(Integer, default=1)
