@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from include.notifications import render
+from include.notifications import EmailInFlight, render
 from include.request_kinds import DAG_OF_KIND
 from include.signoff_notices import (
     NOTICE_ACTION,
@@ -184,19 +184,24 @@ def _sweep_ticket(p: Any, ticket: Ticket, now: datetime, days: int, result: Remi
 
 
 def _missed_notice(p: Any, ticket: Ticket, w: WaitingSignoff, now: datetime) -> bool:
-    """Send the waiting notice the task could not send (never claimed, or claim released)."""
+    """Send the waiting notice the task could not send: never claimed, its claim released, or
+    claimed by an attempt that died before sending (the Mailer takes over a claim older than
+    its lease; a fresher one is still in flight and is left to its sender)."""
     if now - w.since < NOTICE_GRACE:
         return False
-    if p.store.email_status(ticket.stats_id, waiting_key(w.round, w.step)) is not None:
+    if p.store.email_status(ticket.stats_id, waiting_key(w.round, w.step)) == "sent":
         return False
-    return send_waiting_notice(
-        p,
-        ticket,
-        step=w.step,
-        assignees=_assignees(p, w),
-        action_url=_action_url(p, ticket, w),
-        subject=w.subject or _default_subject(ticket, w),
-    )
+    try:
+        return send_waiting_notice(
+            p,
+            ticket,
+            step=w.step,
+            assignees=_assignees(p, w),
+            action_url=_action_url(p, ticket, w),
+            subject=w.subject or _default_subject(ticket, w),
+        )
+    except EmailInFlight:
+        return False
 
 
 def _assignees(p: Any, w: WaitingSignoff) -> list[tuple[str, str]]:

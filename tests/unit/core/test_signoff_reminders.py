@@ -197,6 +197,28 @@ def test_a_notice_the_mail_server_refused_is_sent_by_the_sweep(p, clock, smtp_si
     assert remind_waiting(p, now=utc(2026, 11, 16, 12)).notices_sent == []
 
 
+def test_a_notice_whose_sender_died_after_claiming_is_sent_by_the_sweep(p, clock, smtp_sink):
+    """A task killed between claiming the notice and sending it leaves a claim that was never
+    marked sent: the sweep takes it over once the Mailer's lease has passed, and sends it once."""
+    t = awaiting_officers(p)
+    request_signoff(p, t, "officer_1", [ALICE], notify=False)
+    key = "signoff-waiting-r1-officer_1"
+    assert p.store.claim_email(t.stats_id, key, subject="dying", recipients=[ALICE_MAIL])
+    assert p.store.email_status(t.stats_id, key) == "claimed"
+    clock.now = utc(2026, 11, 16, 10, 0, 10)  # within the lease: still the dying sender's
+    assert remind_waiting(p, now=utc(2026, 11, 16, 11)).notices_sent == []
+    assert smtp_sink.messages() == []
+    clock.now = utc(2026, 11, 16, 11)
+    result = remind_waiting(p, now=clock.now)
+    assert result.notices_sent == [f"{t.stats_id} officer_1"]
+    [mail] = smtp_sink.wait_for(1)
+    assert "Waiting for your sign-off" in mail["Subject"]
+    assert p.store.email_status(t.stats_id, key) == "sent"
+    assert any(e.action == "email_claim_taken_over" for e in p.store.audit(t.stats_id))
+    assert remind_waiting(p, now=utc(2026, 11, 16, 12)).notices_sent == []
+    assert len(smtp_sink.messages()) == 1
+
+
 # --- reminders ------------------------------------------------------------------------------
 
 
