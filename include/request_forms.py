@@ -64,9 +64,11 @@ def folder_and_form(
         place = Place(project, area, folder)
         if not folder:
             raise UnsafePath(folder, "no folder was named")
+        # A request folder that is itself a link is refused, not an error of the task.
+        present = p.storage.exists(place)
     except UnsafePath as exc:
         return [Refusal("link_or_escape", f"the folder name is not acceptable: {exc}")]
-    if not p.storage.exists(place):
+    if not present:
         return [
             Refusal(
                 "request_form_missing",
