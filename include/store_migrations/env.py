@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+import include.ledger_tables  # noqa: F401
 import include.registry  # noqa: F401  (every table on Base)
 import include.sweeps  # noqa: F401
 import include.ticket_tables  # noqa: F401

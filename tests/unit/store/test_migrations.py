@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+import include.ledger_tables  # noqa: F401
 import include.registry  # noqa: F401  (every table on Base)
 import include.sweeps  # noqa: F401
 from include.db import Base, _create, current_revision, dispose_engines, get_engine, upgrade
@@ -35,6 +36,7 @@ TABLES = {
     "projects",
     "project_researchers",
     "project_datasets",
+    "released_tables",
 }
 
 
