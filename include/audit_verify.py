@@ -140,7 +140,13 @@ def verify_ticket(
             "removed", f"the ticket's head is event #{ticket.audit_seq}; the chain ends at #{count}"
         )
     if ticket.audit_seq < count or ticket.audit_head != head:
-        return broken("inserted", f"events after the ticket's recorded head #{ticket.audit_seq}")
+        # Named: the first event past the head the ticket row recorded (or, the count agreeing,
+        # the last event, which is not the recorded head).
+        seq = ticket.audit_seq + 1 if ticket.audit_seq < count else count
+        extra = next((e for e in events if e.seq == seq), None)
+        return broken(
+            "inserted", f"events after the ticket's recorded head #{ticket.audit_seq}", extra
+        )
 
     ordered = sorted(events, key=lambda x: x.seq)
     # The ticket's state, round and folder are what the latest events set.

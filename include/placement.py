@@ -1,7 +1,7 @@
 """Placement of an ingest or transfer: the signed-off snapshot copied into the receiving
 project's ``Input/<STATS-ID>/`` with a manifest (``placing`` → ``placed``), verified, and the
 requester told; an ingest's landing folder is cleared only after that (a transfer's source is
-never modified)."""
+never modified). Nothing is placed while the ticket's audit chain does not verify."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from include import request_rounds
 from include.permissions import NotPermitted
+from include.release import hold_if_chain_broken
 from include.states import TicketState, may_place
 from include.storage import INGEST, Place, StorageError
 from include.tickets import Ticket
@@ -30,12 +31,15 @@ def placement(ticket: Ticket) -> Place:
 def place(p: Any, ticket: Ticket, snapshot: Place, *, clear_landing: bool) -> dict[str, Any]:
     """Copy ``ticket``'s ``snapshot`` (sign-offs already verified) into its :func:`placement`.
 
+    First the ticket's audit chain is verified: if it is broken the request is held
+    (:class:`include.release.ChainBroken`), nothing copied, the ticket left in its state.
     Each part is done once: the copy (verified against the intake manifest), the move to
     ``placed``, the email, and with ``clear_landing`` (an ingest) the clearing of the landing
     folders, which happens only after the copy in ``Input/`` is verified.
     """
     stats_id = ticket.stats_id
     if ticket.state not in (S.PLACED, S.ARCHIVED):
+        hold_if_chain_broken(p, ticket, "place")
         if request_rounds.checks(ticket).get("verdict") != "pass":
             raise NotPermitted(f"{stats_id}: the automated checks did not pass; nothing is placed")
         ticket = p.store.transition(

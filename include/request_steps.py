@@ -35,6 +35,7 @@ from include.permissions import (
 from include.pipeline import Pipeline
 from include.registry import Project
 from include.release import ReleaseHeld as ReleaseHeld
+from include.release import hold_if_chain_broken
 from include.request_checks import check_summary, report_incident
 from include.request_kinds import RequestKind, kind_for, snapshot_place
 from include.request_rounds import round_changes as round_changes
@@ -738,6 +739,8 @@ def hand_over(p: Pipeline, stats_id: str) -> dict[str, Any]:
     ticket = p.store.get(stats_id)
     kind = kind_for(ticket.kind)
     if ticket.state not in (kind.done, S.ARCHIVED):
+        # The chain first: sign-offs counted from tampered rows would hide the tampering.
+        hold_if_chain_broken(p, ticket, kind.hand_over_step)
         verify_signoffs(p, ticket)
     return kind.hand_over(p, ticket)
 

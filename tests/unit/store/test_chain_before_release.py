@@ -1,0 +1,280 @@
+"""Release and placement verify the ticket's audit chain first: tampered through plain SQL, the
+request is held (nothing sent, nothing placed, the ticket left in its state, operations told
+which event broke it); an untampered ticket goes out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from include import request_steps as steps
+from include.audit_chain import event_hash
+from include.db import get_engine
+from include.demo import DEMO_FOLDER, write_demo_request
+from include.release import CHAIN_HELD, ChainBroken, ReleaseHeld
+from include.signoff_record import Response
+from include.states import TicketState as S
+from include.storage import INGEST, Place
+from tests.unit.core.test_ingest_transfer import FOLDER, TABLE, lay_out
+from tests.unit.store.helpers import drop_guard
+
+
+@pytest.fixture
+def p(database_url, monkeypatch, request):
+    """The demo pipeline on SQLite and on PostgreSQL (its store is where the tampering is)."""
+    monkeypatch.setenv("SRS_DATABASE_URL", database_url)
+    pipeline = request.getfixturevalue("demo_pipeline")
+    write_demo_request(pipeline.storage)
+    return pipeline
+
+
+def _sql(p, sql: str, **params) -> None:
+    with get_engine(p.settings.database_url).begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def _event_id(p, stats_id: str, seq: int) -> int:
+    with get_engine(p.settings.database_url).connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT e.id FROM audit_events e JOIN tickets t ON t.id = e.ticket_id "
+                "WHERE t.stats_id = :s AND e.seq = :q"
+            ),
+            {"s": stats_id, "q": seq},
+        ).scalar_one()
+
+
+def _signed_off_output(p) -> str:
+    """An output request through its checks and both officers' passes, ready to release."""
+    result = steps.intake(
+        p,
+        started_by="ops",
+        project="1234567",
+        folder=DEMO_FOLDER,
+        requester="r_rahman",
+        run_id="manual__1",
+    )
+    t = p.store.get(result.stats_id)
+    steps.take_snapshot(p, t.stats_id)
+    assert steps.run_checks(p, t.stats_id)["verdict"] == "pass"
+    answers = [
+        Response("officer_1", t.assigned_officers[0], "Pass"),
+        Response("officer_2", t.assigned_officers[1], "Pass"),
+    ]
+    assert steps.officers_decision(p, t.stats_id, answers) == "release"
+    assert p.store.verify_chain(t.stats_id).ok
+    return t.stats_id
+
+
+def _signed_off_ingest(p) -> str:
+    lay_out(p, Place("1234567", INGEST, FOLDER), {"lookup.csv": TABLE}, listed=[("lookup.csv", [])])
+    result = steps.intake(
+        p,
+        kind="ingest",
+        started_by="ops",
+        project="1234567",
+        folder=FOLDER,
+        requester="r_rahman",
+        run_id="manual__i",
+    )
+    t = p.store.get(result.stats_id)
+    steps.take_snapshot(p, t.stats_id)
+    assert steps.run_checks(p, t.stats_id)["verdict"] == "pass"
+    answers = [Response("officer_1", t.assigned_officers[0], "Pass")]
+    assert steps.officers_decision(p, t.stats_id, answers) == "place"
+    assert p.store.verify_chain(t.stats_id).ok
+    return t.stats_id
+
+
+def _subjects(smtp_sink) -> list[str]:
+    return [m["Subject"] for m in smtp_sink.messages()]
+
+
+def _assert_held(p, smtp_sink, stats_id: str, state, *, problem: str, seq: int | None) -> str:
+    """Held for a broken chain: the ticket's state unchanged, one incident email naming the
+    first bad event, nothing for the researcher. Returns the incident's body."""
+    ticket = p.store.get(stats_id)
+    assert ticket.state == state
+    report = p.store.verify_chain(stats_id)
+    assert (report.ok, report.problem, report.bad_seq) == (False, problem, seq)
+    incidents = [m for m in smtp_sink.messages() if "audit chain broken" in m["Subject"]]
+    assert len(incidents) == 1
+    assert "srs.operations@srs.example" in incidents[0]["To"]
+    body = incidents[0].get_content()
+    assert report.describe() in body
+    subjects = _subjects(smtp_sink)
+    assert not any("cleared" in s or "placed" in s.lower() for s in subjects), subjects
+    return body
+
+
+# --- release -----------------------------------------------------------------------------------
+
+
+def test_an_untampered_ticket_releases_and_its_chain_still_verifies(p, smtp_sink):
+    stats_id = _signed_off_output(p)
+    assert steps.release(p, stats_id)["released"]
+    assert p.store.get(stats_id).state == S.RELEASED
+    assert any("Output cleared" in s for s in _subjects(smtp_sink))
+    assert not any("audit chain" in s for s in _subjects(smtp_sink))
+    assert p.store.verify_chain(stats_id).ok
+
+
+def test_an_altered_event_holds_the_release(p, smtp_sink):
+    stats_id = _signed_off_output(p)
+    drop_guard(get_engine(p.settings.database_url), "audit_events")
+    victim = _event_id(p, stats_id, 2)
+    _sql(p, "UPDATE audit_events SET details = '{}' WHERE id = :i", i=victim)
+    with pytest.raises(ChainBroken, match=r"release held, nothing was sent.*altered event #2"):
+        steps.release(p, stats_id)
+    body = _assert_held(p, smtp_sink, stats_id, S.AWAITING_OFFICERS, problem="altered", seq=2)
+    assert f"row id {victim}" in body and "records this hold" in body
+    # The hold is on the chain, after the ticket's recorded head; the first break stays named.
+    (held,) = [e for e in p.store.audit(stats_id) if e.action == CHAIN_HELD]
+    assert held.details["bad_seq"] == 2 and held.details["step"] == "release"
+    # Cleared and run again: held again, without a second incident email or audit event.
+    with pytest.raises(ReleaseHeld):
+        steps.release(p, stats_id)
+    assert len([e for e in p.store.audit(stats_id) if e.action == CHAIN_HELD]) == 1
+    _assert_held(p, smtp_sink, stats_id, S.AWAITING_OFFICERS, problem="altered", seq=2)
+
+
+def test_a_deleted_event_holds_the_release(p, smtp_sink):
+    stats_id = _signed_off_output(p)
+    drop_guard(get_engine(p.settings.database_url), "audit_events")
+    _sql(p, "DELETE FROM audit_events WHERE id = :i", i=_event_id(p, stats_id, 3))
+    with pytest.raises(ChainBroken, match="removed"):
+        steps.release(p, stats_id)
+    _assert_held(p, smtp_sink, stats_id, S.AWAITING_OFFICERS, problem="removed", seq=4)
+
+
+def test_a_changed_decision_holds_the_release(p, smtp_sink):
+    """The second pass claimed by someone else: still two passes, so only the chain sees it."""
+    stats_id = _signed_off_output(p)
+    drop_guard(get_engine(p.settings.database_url), "decisions")
+    _sql(
+        p,
+        "UPDATE decisions SET actor = 'officer_mallory' WHERE step = 'officer_2' AND ticket_id = "
+        "(SELECT id FROM tickets WHERE stats_id = :s)",
+        s=stats_id,
+    )
+    with pytest.raises(ChainBroken, match="decision altered"):
+        steps.release(p, stats_id)
+    report = p.store.verify_chain(stats_id)
+    _assert_held(
+        p, smtp_sink, stats_id, S.AWAITING_OFFICERS, problem="decision altered", seq=report.bad_seq
+    )
+    assert "officer_2" in report.detail
+
+
+def test_a_decision_changed_to_revisions_is_reported_as_a_broken_chain(p, smtp_sink):
+    """Before the sign-offs are counted: a tampered decision is an incident, not a refusal."""
+    stats_id = _signed_off_output(p)
+    drop_guard(get_engine(p.settings.database_url), "decisions")
+    _sql(
+        p,
+        "UPDATE decisions SET outcome = 'Request revisions' WHERE step = 'officer_1' AND "
+        "ticket_id = (SELECT id FROM tickets WHERE stats_id = :s)",
+        s=stats_id,
+    )
+    with pytest.raises(ChainBroken, match="decision altered"):
+        steps.release(p, stats_id)
+    report = p.store.verify_chain(stats_id)
+    _assert_held(
+        p, smtp_sink, stats_id, S.AWAITING_OFFICERS, problem="decision altered", seq=report.bad_seq
+    )
+
+
+def test_a_state_changed_by_sql_holds_the_release(p, smtp_sink):
+    stats_id = _signed_off_output(p)
+    _sql(p, "UPDATE tickets SET state = 'release_held' WHERE stats_id = :s", s=stats_id)
+    with pytest.raises(ChainBroken, match="state altered"):
+        steps.release(p, stats_id)
+    report = p.store.verify_chain(stats_id)
+    _assert_held(
+        p, smtp_sink, stats_id, S.RELEASE_HELD, problem="state altered", seq=report.bad_seq
+    )
+
+
+def test_a_forged_tail_holds_the_release_though_the_chain_cannot_take_the_hold(p, smtp_sink):
+    """An event forged after the ticket's head takes the next number: the hold cannot be
+    appended, and operations are told so."""
+    stats_id = _signed_off_output(p)
+    last = p.store.audit(stats_id)[-1]
+    at = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    forged = event_hash(
+        stats_id=stats_id,
+        seq=last.seq + 1,
+        action="decision",
+        actor="forger",
+        at=at,
+        from_state=None,
+        to_state=None,
+        details={},
+        prev_hash=last.hash,
+    )
+    engine = get_engine(p.settings.database_url)
+    _sql(
+        p,
+        "INSERT INTO audit_events (ticket_id, at, actor, action, details, seq, prev_hash, hash) "
+        "SELECT id, :at, 'forger', 'decision', '{}', :q, :prev, :h FROM tickets WHERE stats_id = :s",
+        at=at.replace(tzinfo=None) if engine.dialect.name == "sqlite" else at,
+        q=last.seq + 1,
+        prev=last.hash,
+        h=forged,
+        s=stats_id,
+    )
+    with pytest.raises(ChainBroken, match="inserted"):
+        steps.release(p, stats_id)
+    body = _assert_held(
+        p, smtp_sink, stats_id, S.AWAITING_OFFICERS, problem="inserted", seq=last.seq + 1
+    )
+    assert "could not record this hold" in body
+    assert not [e for e in p.store.audit(stats_id) if e.action == CHAIN_HELD]
+
+
+# --- placement ---------------------------------------------------------------------------------
+
+
+def test_an_untampered_ingest_is_placed(p, smtp_sink):
+    stats_id = _signed_off_ingest(p)
+    assert steps.place(p, stats_id)["placed"]
+    assert p.store.get(stats_id).state == S.PLACED
+    assert p.storage.exists(Place("1234567", "Input", stats_id), "manifest.json")
+    assert p.store.verify_chain(stats_id).ok
+
+
+def test_an_altered_event_holds_the_placement(p, smtp_sink):
+    stats_id = _signed_off_ingest(p)
+    drop_guard(get_engine(p.settings.database_url), "audit_events")
+    _sql(
+        p,
+        "UPDATE audit_events SET actor = 'forger' WHERE id = :i",
+        i=_event_id(p, stats_id, 4),
+    )
+    with pytest.raises(ChainBroken, match=r"place held, nothing was placed.*altered event #4"):
+        steps.place(p, stats_id)
+    _assert_held(p, smtp_sink, stats_id, S.AWAITING_OFFICERS, problem="altered", seq=4)
+    # Nothing copied into Input, the landing folder left as it was.
+    assert not p.storage.list_files(Place("1234567", "Input", stats_id))
+    assert p.storage.exists(Place("1234567", INGEST, FOLDER), "lookup.csv")
+
+
+def test_a_changed_manifest_holds_the_placement(p, smtp_sink):
+    stats_id = _signed_off_ingest(p)
+    drop_guard(get_engine(p.settings.database_url), "round_files")
+    _sql(
+        p,
+        "UPDATE round_files SET sha256 = :h WHERE path = 'lookup.csv' AND round_id IN "
+        "(SELECT r.id FROM rounds r JOIN tickets t ON t.id = r.ticket_id WHERE t.stats_id = :s)",
+        h="c" * 64,
+        s=stats_id,
+    )
+    with pytest.raises(ChainBroken, match="manifest altered"):
+        steps.place(p, stats_id)
+    report = p.store.verify_chain(stats_id)
+    _assert_held(
+        p, smtp_sink, stats_id, S.AWAITING_OFFICERS, problem="manifest altered", seq=report.bad_seq
+    )
+    assert not p.storage.list_files(Place("1234567", "Input", stats_id))
