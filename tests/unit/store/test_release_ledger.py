@@ -1,0 +1,189 @@
+"""The release ledger: every released table recorded once, typed, append-only, read back whole."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.script import ScriptDirectory
+
+from include import release_ledger as ledger
+from include.checks.table_profile import profile_tables
+from include.db import _create, current_revision, dispose_engines, get_engine
+from include.store_migrations import alembic_config
+from include.tickets import TicketStore
+from tests.unit.store.helpers import new_ticket
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+BY_REGION_TENURE = (
+    "region,tenure,n\n"
+    "North,Owner,412\nNorth,Renter,187\nSouth,Owner,1530\nSouth,Renter,644\n"
+    "Total,Total,2773\n"
+)
+BY_REGION_AGE = "Region,age band,count\nNorth,16-24,120\nNorth,25-34,479\nSouth,16-24,800\n"
+BY_SEX = "sex,n\nF,300\nM,280\n"
+
+
+def _workbook() -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "By tenure"
+    for row in (("tenure", "n"), ("Owner", 1942), ("Renter", 831)):
+        ws.append(row)
+    ws2 = wb.create_sheet("By sex")
+    for row in (("sex", "n"), ("F", 300), ("M", 280)):
+        ws2.append(row)
+    hidden = wb.create_sheet("workings")
+    hidden.append(("sex", "n"))
+    hidden.append(("F", 1))
+    hidden.sheet_state = "hidden"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+RELEASE = {
+    "tables/by_region_tenure.csv": BY_REGION_TENURE.encode(),
+    "summary.xlsx": _workbook(),
+    "model.py": b"print('not a table')\n",
+}
+
+
+def _count(url: str) -> int:
+    with get_engine(url).connect() as conn:
+        return conn.execute(sa.text("SELECT COUNT(*) FROM released_tables")).scalar_one()
+
+
+def test_a_release_records_each_table_and_reads_back_as_the_same_profiles(database_url, tmp_path):
+    store = TicketStore(database_url)
+    t = new_ticket(store)
+    assert ledger.record_release(store, t, RELEASE) == 3  # the CSV and two visible sheets
+    rows = ledger.entries(store, stats_id=t.stats_id)
+    assert [(e.file, e.sheet, e.round) for e in rows] == [
+        ("summary.xlsx", "By tenure", 1),
+        ("summary.xlsx", "By sex", 1),
+        ("tables/by_region_tenure.csv", None, 1),
+    ]
+    # What comes back is exactly what profiling the released files gives.
+    for rel, data in RELEASE.items():
+        path = tmp_path / rel.replace("/", "_")
+        path.write_bytes(data)
+        expected = profile_tables(path, source=t.stats_id, file=rel)
+        assert [e.profile for e in rows if e.file == rel] == expected
+    csv = next(e.profile for e in rows if e.sheet is None)
+    assert csv.dimensions == ("region", "tenure") and csv.counts == ("n",)
+    assert csv.totals == {"region": "Total", "tenure": "Total"}
+    assert ledger.released_tables(store, t.project) == [e.profile for e in rows]
+    assert ledger.released_tables(store, "7654321") == []
+
+
+def test_a_retried_release_records_nothing_twice(database_url):
+    store = TicketStore(database_url)
+    t = new_ticket(store)
+    assert ledger.record_release(store, t, RELEASE) == 3
+    assert ledger.record_release(store, t, RELEASE) == 0
+    assert _count(database_url) == 3
+    assert ledger.record_release(store, t, {}) == 0  # nothing tabular: nothing to write
+
+
+def test_a_folder_is_recorded_like_the_files_in_it(database_url, tmp_path):
+    store = TicketStore(database_url)
+    t = new_ticket(store)
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "by_region_tenure.csv").write_bytes(BY_REGION_TENURE.encode())
+    (tmp_path / "notes.txt").write_text("no table")
+    assert ledger.record_release(store, t, tmp_path) == 1
+    assert [e.file for e in ledger.entries(store, stats_id=t.stats_id)] == [
+        "tables/by_region_tenure.csv"
+    ]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE released_tables SET file = 'other.csv'",
+        "UPDATE released_tables SET cells = '{}'",
+        "DELETE FROM released_tables",
+    ],
+)
+def test_plain_sql_cannot_change_or_remove_a_ledger_row(database_url, sql):
+    store = TicketStore(database_url)
+    t = new_ticket(store)
+    ledger.record_release(store, t, RELEASE)
+    with pytest.raises(Exception, match="append-only"), get_engine(database_url).begin() as conn:
+        conn.execute(sa.text(sql))
+    assert _count(database_url) == 3
+
+
+def test_released_tables_sharing_a_dimension(database_url, tmp_path):
+    store = TicketStore(database_url)
+    first = new_ticket(store)
+    ledger.record_release(store, first, {"a.csv": BY_REGION_TENURE.encode()})
+    other_project = new_ticket(store, project="7654321")
+    ledger.record_release(store, other_project, {"a.csv": BY_REGION_TENURE.encode()})
+    second = new_ticket(store)
+    ledger.record_release(store, second, {"sex.csv": BY_SEX.encode()})
+
+    new = tmp_path / "age.csv"
+    new.write_text(BY_REGION_AGE)
+    asked = profile_tables(new, source="new request")
+    shared = ledger.sharing_dimensions(store, first.project, asked)
+    # "Region" matches "region" (names compared as the rules compare them); the other project's
+    # table and the table by sex are not listed.
+    assert [(s.released.stats_id, s.released.file, s.shared) for s in shared] == [
+        (first.stats_id, "a.csv", ("region",))
+    ]
+    assert shared[0].table is asked[0]
+    assert ledger.sharing_dimensions(store, first.project, asked, exclude=first.stats_id) == []
+    assert ledger.sharing_dimensions(store, first.project, []) == []
+
+
+def test_an_upgrade_from_0003_keeps_the_tickets_and_starts_an_empty_ledger(tmp_path):
+    url = f"sqlite:///{tmp_path / 'at0003.db'}"
+    engine = _create(url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0003")
+        conn.execute(
+            sa.text(
+                "INSERT INTO tickets (stats_id, kind, project, requester, folder, round, state, "
+                "received_at, queued_at, updated_at, assigned_officers, details, version) VALUES "
+                "('STATS00001', 'output', '1234567', 'r_rahman', 'x_v1', 1, 'released', "
+                "'2026-11-02 09:00:00', '2026-11-02 09:00:00', '2026-11-02 09:00:00', '[]', "
+                "'{}', 1)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO projects (number, title, kind, start_date, end_date, threshold, "
+                "indirect_permitted, approved_variables) VALUES ('1234567', 'P', 'full', "
+                "'2026-01-01', '2027-01-01', 10, '[]', '[]')"
+            )
+        )
+    engine.dispose()
+    assert current_revision(url) == "0003"
+    store = TicketStore(url)
+    t = store.get("STATS00001")  # the first use upgrades
+    assert current_revision(url) == HEAD
+    assert (t.state, t.folder) == ("released", "x_v1")
+    assert ledger.released_tables(store, "1234567") == []
+    assert ledger.record_release(store, t, {"a.csv": BY_REGION_TENURE.encode()}) == 1
+    with get_engine(url).connect() as conn:
+        assert conn.execute(sa.text("SELECT rounding_base FROM projects")).all() == [(None,)]
+    dispose_engines()
+
+
+def test_a_ledger_row_names_a_real_ticket(database_url):
+    get_engine(database_url)  # at head
+    with pytest.raises(sa.exc.IntegrityError), get_engine(database_url).begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO released_tables (project, stats_id, round, file, sheet, sha256, "
+                "signature, dimensions, categories, counts, magnitudes, totals, cells, "
+                "released_at) VALUES ('1234567', 'STATS99999', 1, 'b.csv', '', '', '', '[]', "
+                "'{}', '[]', '[]', '{}', '{}', '2026-12-03 10:00:00')"
+            )
+        )
