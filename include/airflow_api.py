@@ -18,6 +18,14 @@ class AirflowAPIError(RuntimeError):
     """Airflow refused or could not be reached; the message says what to do."""
 
 
+class RunExists(AirflowAPIError):
+    """Airflow already has a run with this id (409): it was started before, by whoever."""
+
+    def __init__(self, dag_id: str, run_id: str) -> None:
+        super().__init__(f"{dag_id} run {run_id} already exists")
+        self.dag_id, self.run_id = dag_id, run_id
+
+
 class AirflowAPI:
     def __init__(
         self, settings: Settings, username: str | None = None, password: str | None = None
@@ -52,7 +60,8 @@ class AirflowAPI:
     def trigger(
         self, dag_id: str, run_id: str, conf: dict[str, Any], logical_date: datetime | None = None
     ) -> dict[str, Any]:
-        """Start a run; an existing run with the same id is returned, not started twice."""
+        """Start a run. A run id is unique in Airflow: if it exists already, ``RunExists``
+        (a run is never started twice; the caller decides whether that is news)."""
         body = {
             "dag_run_id": run_id,
             "logical_date": (logical_date or datetime.now(UTC)).isoformat(),
@@ -65,14 +74,10 @@ class AirflowAPI:
                 headers=self._auth(),
                 timeout=30,
             )
-            if r.status_code == 409:
-                r = httpx.get(
-                    f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}",
-                    headers=self._auth(),
-                    timeout=30,
-                )
         except httpx.HTTPError as exc:
             raise AirflowAPIError(f"cannot reach Airflow at {self.base_url}: {exc}") from None
+        if r.status_code == 409:
+            raise RunExists(dag_id, run_id)
         if r.status_code >= 400:
             raise AirflowAPIError(
                 f"Airflow refused to start {dag_id} run {run_id}: {r.status_code} {r.text}"

@@ -186,52 +186,44 @@ def _full_names(usernames: Sequence[str]) -> dict[str, str]:
 
 # --- submitting ----------------------------------------------------------------------------
 
-SUBMIT_AREA = "Ready for Checking"  # where an output request's folder must be
-DAG_OF_KIND = {
-    "output": "output_request",
-    "ingest": "ingest_request",
-    "transfer": "transfer_request",
-}
+SUBMITTED_VIA = "srs submit"
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from include.airflow_api import AirflowAPI, AirflowAPIError
     from include.pipeline import Pipeline
-    from include.request_steps import register
+    from include.request_kinds import kind_for
+    from include.request_steps import AlreadySubmitted, submit
 
     p = Pipeline()
-    transfer = _transfer_conf(args)
+    kind = kind_for(args.kind)
     _refuse_what_cannot_start(p, args)
-    ticket = register(
-        p,
-        kind=args.kind,
-        project=args.project,
-        folder=args.folder,
-        requester=args.researcher,
-        via="srs submit",
-        destination=transfer.get("destination"),
-        details={"source_area": transfer["source_area"]} if transfer else None,
-    )
-    conf = {
-        "project": args.project,
-        "folder": args.folder,
-        "researcher": args.researcher,
-        "stats_id": ticket.stats_id,
-        **transfer,
-    }
+    between = kind.intake_args(vars(args)) if kind.between_projects else {}
     try:
-        run = AirflowAPI(p.settings).trigger(DAG_OF_KIND[args.kind], ticket.run_id, conf)
-    except AirflowAPIError as exc:
-        p.store.append_audit(
-            ticket.stats_id,
-            actor=args.researcher,
-            action="run_not_started",
-            details={"error": str(exc)},
+        done = submit(
+            p,
+            AirflowAPI(p.settings),
+            kind=kind.name,
+            project=args.project,
+            folder=args.folder,
+            requester=args.researcher,
+            via=SUBMITTED_VIA,
+            **between,
         )
-        raise CommandError(
-            f"{ticket.stats_id} registered but its run did not start: {exc}. Run the same command again."
-        ) from None
-    print(f"{ticket.stats_id}: {args.kind} request submitted (Airflow run {run['dag_run_id']})")
+    except AlreadySubmitted as exc:
+        raise CommandError(str(exc)) from None
+    except AirflowAPIError as exc:
+        ticket = p.store.open_ticket_for(args.project, args.folder, kind=kind.name)
+        which = f"{ticket.stats_id} registered but its run" if ticket else "its run"
+        raise CommandError(f"{which} did not start: {exc}. Run the same command again.") from None
+    ticket = done.ticket
+    if done.started:
+        print(f"{ticket.stats_id}: {kind.name} request submitted (Airflow run {done.run_id})")
+    else:
+        print(
+            f"{ticket.stats_id}: {kind.name} request already submitted (Airflow run "
+            f"{done.run_id}); nothing new was started"
+        )
     return 0
 
 
@@ -240,6 +232,7 @@ def _refuse_what_cannot_start(p, args: argparse.Namespace) -> None:
     an unregistered project, a folder name that is a path, a folder that is not there, is a
     symbolic link or holds a link or hard-linked file. The form is left to the run's checks."""
     from include.registry import UnknownProject
+    from include.request_kinds import kind_for
     from include.storage import INGEST, NotFound, Place, StorageError, UnsafePath
     from include.storage.paths import segment_problem
 
@@ -254,7 +247,7 @@ def _refuse_what_cannot_start(p, args: argparse.Namespace) -> None:
                 f"{role} {number!r} is not registered with the SRS; nothing was submitted. "
                 "Check the number (`srs registry show` lists the registered projects)."
             ) from None
-    area = {"output": SUBMIT_AREA, "ingest": INGEST}.get(args.kind) or args.source_area
+    area = kind_for(args.kind).submission_area(getattr(args, "source_area", None))
     where = "ingest area" if area == INGEST else f"{area} area"
     where = f"project {args.project}'s {where}"
     problem = segment_problem(args.folder)  # "/" included: a path could lead anywhere
@@ -289,7 +282,7 @@ def cmd_reopen(args: argparse.Namespace) -> int:
     from include.airflow_api import AirflowAPI, AirflowAPIError
     from include.permissions import NotPermitted
     from include.pipeline import Pipeline
-    from include.request_kinds import SIGNOFF_TASKS
+    from include.request_kinds import kind_for
     from include.request_steps import reopen_signoffs
     from include.tickets import TicketError
 
@@ -298,9 +291,10 @@ def cmd_reopen(args: argparse.Namespace) -> int:
         ticket = reopen_signoffs(p, args.stats_id, actor=args.by, reason=args.reason)
     except (NotPermitted, TicketError, ValueError) as exc:
         raise CommandError(str(exc)) from None
-    dag_id = DAG_OF_KIND[ticket.kind]
+    kind = kind_for(ticket.kind)
+    dag_id = kind.dag_id
     try:
-        AirflowAPI(p.settings).clear_tasks(dag_id, ticket.run_id, list(SIGNOFF_TASKS[ticket.kind]))
+        AirflowAPI(p.settings).clear_tasks(dag_id, ticket.run_id, list(kind.signoff_tasks))
     except AirflowAPIError as exc:
         raise CommandError(
             f"{ticket.stats_id} is awaiting its officers again, but its sign-offs were not "
@@ -310,16 +304,10 @@ def cmd_reopen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _transfer_conf(args: argparse.Namespace) -> dict[str, str]:
-    """A transfer's extra run parameters: where the folder is, and where it goes."""
-    if args.kind != "transfer":
-        return {}
-    return {"source_area": args.source_area, "destination": args.destination}
-
-
 def cmd_resubmit(args: argparse.Namespace) -> int:
-    from include.airflow_api import AirflowAPI, AirflowAPIError
+    from include.airflow_api import AirflowAPI, AirflowAPIError, RunExists
     from include.pipeline import Pipeline
+    from include.request_kinds import kind_for
     from include.states import TicketState
     from include.tickets import UnknownTicket
 
@@ -333,18 +321,22 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
             f"{ticket.stats_id} is in state '{ticket.state}'; only a request whose revisions were requested can be resubmitted"
         )
     researcher = args.researcher or ticket.requester
+    kind = kind_for(ticket.kind)
     conf = {
         "project": ticket.project,
         "folder": args.folder,
         "researcher": researcher,
         "stats_id": ticket.stats_id,
+        **kind.run_params(ticket),
     }
-    if ticket.kind == "transfer":
-        conf["source_area"] = ticket.details.get("source_area", "Ready for Checking")
-        conf["destination"] = ticket.destination_project or ""
     run_id = f"{ticket.stats_id}-r{ticket.round + 1}"
     try:
-        AirflowAPI(p.settings).trigger(DAG_OF_KIND[ticket.kind], run_id, conf)
+        AirflowAPI(p.settings).trigger(kind.dag_id, run_id, conf)
+    except RunExists:
+        print(
+            f"{ticket.stats_id}: round {ticket.round + 1} already submitted (Airflow run {run_id})"
+        )
+        return 0
     except AirflowAPIError as exc:
         raise CommandError(str(exc)) from None
     print(
@@ -395,6 +387,8 @@ def cmd_demo_logins(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from include.request_kinds import KINDS, SOURCE_AREAS
+
     parser = argparse.ArgumentParser(prog="srs", description="SRS request pipeline")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -411,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tickets", help="list tickets in queue order")
     p.add_argument("--state", action="append", help="only tickets in this state (repeatable)")
     p.add_argument("--project")
-    p.add_argument("--kind", choices=["output", "ingest", "transfer"])
+    p.add_argument("--kind", choices=list(KINDS))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_tickets)
 
@@ -421,17 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = sub.add_parser("submit", help="register a request and start its Airflow run")
     kinds = submit.add_subparsers(dest="kind", required=True, metavar="KIND")
-    for kind, text in (
-        ("output", "a folder in the project's Ready for Checking, for output clearance"),
-        ("ingest", "a folder in the project's ingest area, into its Input"),
-        ("transfer", "a folder of one project (--project) into another's Input (--destination)"),
-    ):
-        p = kinds.add_parser(kind, help=text)
+    for kind in KINDS.values():
+        p = kinds.add_parser(kind.name, help=kind.submit_help)
         p.add_argument("--project", required=True, help="project number (transfer: the source)")
-        if kind == "transfer":
-            p.add_argument(
-                "--source-area", required=True, choices=["Working", "Ready for Checking"]
-            )
+        if kind.between_projects:
+            p.add_argument("--source-area", required=True, choices=list(SOURCE_AREAS))
             p.add_argument("--destination", required=True, help="destination project number")
         p.add_argument("--folder", required=True)
         p.add_argument("--researcher", required=True, help="the requester's username")

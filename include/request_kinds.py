@@ -41,6 +41,20 @@ class RequestKind(Protocol):
     asks_data_owners: bool  # data owners of for-approval datasets sign off after the officers
     one_officer_may_do: bool  # officer_2 may skip itself (SRS_INGEST_OFFICERS=1)
     signoff_tasks: tuple[str, ...]  # the DAG's sign-off tasks, cleared when they are asked again
+    between_projects: bool  # names a source area and a destination project (a transfer)
+    submit_help: str  # what `srs submit <kind>` submits
+
+    def submission_area(self, source_area: str | None) -> str:
+        """The area a new request's folder is submitted from (a transfer's is chosen)."""
+        ...
+
+    def read_form(self, local: Path) -> tuple[Any, list[Any]]:
+        """The request form at ``local`` and its empty required fields (FormError if unreadable)."""
+        ...
+
+    def run_params(self, ticket: Ticket) -> dict[str, str]:
+        """The kind's own parameters of a run of ``ticket`` (beside project, folder, researcher)."""
+        ...
 
     def intake_args(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The intake step's kind-specific arguments, from a run's params."""
@@ -113,8 +127,21 @@ class OutputKind:
     asks_data_owners = True
     one_officer_may_do = False
     signoff_tasks = ("officer_1", "officer_2", "data_owner_signoff")
+    between_projects = False
+    submit_help = "a folder in the project's Ready for Checking, for output clearance"
 
     def intake_args(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def submission_area(self, source_area: str | None) -> str:
+        return READY
+
+    def read_form(self, local: Path) -> tuple[Any, list[Any]]:
+        from include.request_forms import read_output
+
+        return read_output(local)
+
+    def run_params(self, ticket: Ticket) -> dict[str, str]:
         return {}
 
     def source(self, ticket: Ticket) -> Place:
@@ -186,6 +213,7 @@ class _IncomingKind:
     one_officer_may_do = True
     signoff_tasks = ("officer_1", "officer_2")
     clears_landing = False  # an ingest's landing folder is emptied once placed
+    between_projects = False
 
     def workspace(self, ticket: Ticket, rnd: int) -> Place:
         """The quarantine: the ticket's own archive folder, outside every project area."""
@@ -221,8 +249,22 @@ class IngestKind(_IncomingKind):
     name = "ingest"
     dag_id = "ingest_request"
     clears_landing = True
+    submit_help = "a folder in the project's ingest area, into its Input"
 
     def intake_args(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def submission_area(self, source_area: str | None) -> str:
+        from include.storage import INGEST
+
+        return INGEST
+
+    def read_form(self, local: Path) -> tuple[Any, list[Any]]:
+        from include.request_forms import read_ingest
+
+        return read_ingest(local)
+
+    def run_params(self, ticket: Ticket) -> dict[str, str]:
         return {}
 
     def source(self, ticket: Ticket) -> Place:
@@ -264,11 +306,27 @@ class TransferKind(_IncomingKind):
 
     name = "transfer"
     dag_id = "transfer_request"
+    between_projects = True
+    submit_help = "a folder of one project (--project) into another's Input (--destination)"
 
     def intake_args(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "destination": params["destination"],
             "details": {"source_area": str(params["source_area"]).strip()},
+        }
+
+    def submission_area(self, source_area: str | None) -> str:
+        return str(source_area or "")
+
+    def read_form(self, local: Path) -> tuple[Any, list[Any]]:
+        from include.request_forms import read_transfer
+
+        return read_transfer(local)
+
+    def run_params(self, ticket: Ticket) -> dict[str, str]:
+        return {
+            "source_area": ticket.details.get("source_area", READY),
+            "destination": ticket.destination_project or "",
         }
 
     def source(self, ticket: Ticket) -> Place:

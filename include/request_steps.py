@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from include import request_rounds
 from include.access import start_refusal
@@ -34,18 +34,16 @@ from include.permissions import (
 )
 from include.pipeline import Pipeline
 from include.registry import Project
-from include.release import ReleaseHeld as ReleaseHeld
 from include.release import hold_if_chain_broken
 from include.request_checks import check_summary, report_incident
 from include.request_kinds import RequestKind, kind_for, snapshot_place
-from include.request_rounds import round_changes as round_changes
 from include.request_rounds import snapshot_manifest
 from include.signoff_record import Response
 from include.signoff_text import SignOffRequest, signoff_body
 from include.signoffs import PASSING, validate_response
 from include.states import TicketState
 from include.storage import Manifest, StorageError
-from include.tickets import STATS_ID, DuplicateRequest, Ticket, UnknownTicket
+from include.tickets import STATS_ID, DuplicateRequest, Registration, Ticket, UnknownTicket
 
 S = TicketState
 _RUN_OF_ROUND = re.compile(r"^(STATS\d{5,})-r(\d+)$")
@@ -272,6 +270,27 @@ def _closed(ticket: Ticket) -> IntakeResult:
     return IntakeResult(False, ticket.stats_id, ticket.round, (reason,))
 
 
+class StartsRuns(Protocol):
+    """What starting a run needs of Airflow (``include.airflow_api.AirflowAPI``, or a fake).
+
+    A run id is unique in Airflow: a second start of the same id raises ``RunExists``."""
+
+    def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A submission registered and its first run started (or found started)."""
+
+    ticket: Ticket
+    created: bool  # this call registered the ticket; False: the folder's open ticket was found
+    started: bool  # this call started the run; False: Airflow already had it (409)
+
+    @property
+    def run_id(self) -> str:
+        return self.ticket.run_id
+
+
 def register(
     p: Pipeline,
     *,
@@ -288,22 +307,42 @@ def register(
     A folder another ticket already uses is refused: a revised request is a new version of the
     folder (``…_v2``), resubmitted on its ticket. Only a refused request's folder may come again.
     """
+    return _registration(
+        p,
+        kind=kind,
+        project=project,
+        folder=folder,
+        requester=requester,
+        via=via,
+        destination=destination,
+        details=details,
+    ).ticket
+
+
+def _registration(
+    p: Pipeline,
+    *,
+    kind: str,
+    project: str,
+    folder: str,
+    requester: str,
+    via: str,
+    destination: str | None,
+    details: dict[str, Any] | None,
+) -> Registration:
+    """Insert the ticket; the open-folder unique index decides between racers (one ticket).
+
+    A folder a closed ticket holds, or an earlier round of any ticket used, is outside the
+    index; those are refused first (history does not race: a folder, once used, stays used).
+    """
     kind = kind_for(kind).name
     for ticket in p.store.find(project=project, kind=kind):
         if folder not in ticket.folders_used() or ticket.state == S.REJECTED:
             continue
-        if (
-            ticket.state == S.RECEIVED
-            and ticket.round == 1
-            and ticket.destination_project == destination
-        ):
-            return ticket
-        raise AlreadySubmitted(
-            f"folder {folder!r} of project {project} is already request {ticket.stats_id} "
-            f"(state {ticket.state}); to revise it, copy it to {next_version(ticket.folder)!r} "
-            f"and resubmit {ticket.stats_id}"
-        )
-    return p.store.create(
+        if ticket.is_open and ticket.folder == folder:
+            continue  # the index's case: store.register hands it back
+        raise _already_submitted(ticket, folder)
+    registration = p.store.register(
         kind=kind,
         project=project,
         requester=requester,
@@ -312,6 +351,92 @@ def register(
         destination_project=destination,
         details={**(details or {}), "submitted_via": via},
     )
+    held = registration.ticket
+    if registration.created or (
+        held.state == S.RECEIVED and held.round == 1 and held.destination_project == destination
+    ):
+        return registration  # registered, or registered and its run perhaps not started yet
+    raise _already_submitted(held, folder)
+
+
+def _already_submitted(ticket: Ticket, folder: str) -> AlreadySubmitted:
+    return AlreadySubmitted(
+        f"folder {folder!r} of project {ticket.project} is already request {ticket.stats_id} "
+        f"(state {ticket.state}); to revise it, copy it to {next_version(ticket.folder)!r} "
+        f"and resubmit {ticket.stats_id}"
+    )
+
+
+def submit(
+    p: Pipeline,
+    api: StartsRuns,
+    *,
+    kind: str,
+    project: str,
+    folder: str,
+    requester: str,
+    via: str,
+    destination: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Submission:
+    """Register a submission and start its run ``<STATS-ID>-r1``: one ticket, one run, however
+    many sweeps and ``srs submit`` race over the folder.
+
+    The database picks one ticket (``store.register``). Its run is started by whoever sees no
+    trigger recorded on round 1: the racer that registered it, or a later one if that racer died
+    between the insert and the trigger. Two may both try; Airflow keeps one run per run id and
+    refuses the other (``RunExists``), which is taken as "already started". ``AirflowAPIError``
+    (Airflow down) is audited and raised; the ticket stays, and a retry or the next sweep starts it.
+    """
+    registration = _registration(
+        p,
+        kind=kind,
+        project=project,
+        folder=folder,
+        requester=requester,
+        via=via,
+        destination=destination,
+        details=details,
+    )
+    ticket = registration.ticket
+    started = start_first_run(p, api, ticket, folder=folder, requester=requester, actor=via)
+    return Submission(ticket, registration.created, started)
+
+
+def start_first_run(
+    p: Pipeline, api: StartsRuns, ticket: Ticket, *, folder: str, requester: str, actor: str
+) -> bool:
+    """Start round 1's run of a registered ticket unless its trigger is recorded; True if this
+    call started it. The trigger is recorded on the round (typed, once) either way."""
+    from include.airflow_api import AirflowAPIError, RunExists
+
+    first = ticket.round_of(1)
+    if first is not None and first.triggered_run_id:
+        return False
+    kind = kind_for(ticket.kind)
+    run_id = f"{ticket.stats_id}-r1"
+    conf = {
+        "project": ticket.project,
+        "folder": folder,
+        "researcher": requester,
+        "stats_id": ticket.stats_id,
+        **kind.run_params(ticket),
+    }
+    try:
+        api.trigger(kind.dag_id, run_id, conf)
+        started = True
+    except RunExists:
+        started = False
+    except AirflowAPIError as exc:
+        p.store.append_audit(
+            ticket.stats_id,
+            actor=actor,
+            action="run_not_started",
+            details={"run_id": run_id, "error": str(exc)},
+        )
+        raise
+    p.store.record_trigger(ticket.stats_id, 1, run_id, actor=actor)
+    return started
 
 
 def _refuse(p: Pipeline, ticket: Ticket, reasons: Sequence[Refusal]) -> IntakeResult:

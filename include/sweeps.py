@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from include.db import Base, session_scope
+from include.request_kinds import DAG_OF_KIND, kind_for
 from include.states import OPEN_STATES, TicketState
 from include.storage import INGEST, Place, StorageError, UnsafePath
 from include.tickets import StaleState, Ticket
@@ -48,11 +50,6 @@ S = TicketState
 READY = "Ready for Checking"
 SWEEP = "intake_sweep"
 CLOSURE = "project_closure_sweep"
-DAG_OF_KIND = {
-    "output": "output_request",
-    "ingest": "ingest_request",
-    "transfer": "transfer_request",
-}
 # A release or placement in progress is left to finish unless it has been stuck this long: the
 # email or copy may already be under way, and a ticket must never say "closed" over a release.
 IN_FLIGHT = {S.RELEASING: "release", S.PLACING: "placement"}
@@ -136,6 +133,7 @@ class NotStarted:
 @dataclass
 class IntakeSweepResult:
     started: list[str] = field(default_factory=list)  # "<STATS-ID>-r<n> <folder>"
+    already: list[str] = field(default_factory=list)  # runs Airflow had already (409)
     not_started: list[NotStarted] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     projects: int = 0
@@ -146,6 +144,7 @@ class IntakeSweepResult:
             f"{len(self.not_started)} folder(s) not started, {len(self.errors)} error(s)"
         ]
         lines += [f"  started {s}" for s in self.started]
+        lines += [f"  already started {s}" for s in self.already]
         lines += [f"  NOT STARTED {n}" for n in self.not_started]
         lines += [f"  ERROR {e}" for e in self.errors]
         return lines
@@ -153,6 +152,7 @@ class IntakeSweepResult:
     def to_xcom(self) -> dict[str, Any]:
         return {
             "started": self.started,
+            "already": self.already,
             "not_started": [str(n) for n in self.not_started],
             "errors": self.errors,
         }
@@ -244,16 +244,39 @@ def _next_version(folder: str) -> str:
 def _retry_unstarted(
     p: Any, api: RunControl, tickets: list[Ticket], result: IntakeSweepResult
 ) -> None:
-    """A ticket registered for a run that did not start (Airflow was down): start it now."""
+    """A ticket registered for a run that did not start (Airflow was down, or its registrar
+    died before the trigger): start it now. Its round records the trigger once made."""
     for t in tickets:
+        first = t.round_of(1)
         if (
             t.state == S.RECEIVED
             and t.round == 1
             and t.details.get("submitted_via")
-            and "run_started" not in t.details
-            and t.kind in DAG_OF_KIND
+            and (first is None or not first.triggered_run_id)
         ):
-            _start(p, api, t, t.folder, t.requester, result)
+            _first_run(result, t.folder, lambda t=t: (t, _start_registered(p, api, t)))
+
+
+def _start_registered(p: Any, api: RunControl, ticket: Ticket) -> bool:
+    from include.request_steps import start_first_run
+
+    return start_first_run(
+        p, api, ticket, folder=ticket.folder, requester=ticket.requester, actor=SWEEP
+    )
+
+
+def _first_run(
+    result: IntakeSweepResult, folder: str, submit: Callable[[], tuple[Ticket, bool]]
+) -> None:
+    """Run ``submit`` (→ the ticket, whether this call started its run) and log the outcome."""
+    from include.airflow_api import AirflowAPIError
+
+    try:
+        ticket, started = submit()
+    except AirflowAPIError as exc:  # audited by the step; the ticket waits for the next sweep
+        result.errors.append(f"{folder!r}: run not started: {exc}")
+        return
+    (result.started if started else result.already).append(f"{ticket.run_id} {folder}")
 
 
 def _one_folder(
@@ -309,7 +332,7 @@ def _one_folder(
             told = [requester] if requester else []
             _not_started(p, project, source, name, rule, message, told, grace, result)
             return
-        _start(p, api, revised, name, revised.requester, result, round=revised.round + 1)
+        _start_next_round(p, api, revised, name, result)
         return
     person = _researcher(project, named)
     if problems:
@@ -321,40 +344,49 @@ def _one_folder(
             told = list(project.researchers)
         _not_started(p, project, source, name, rule, message, told, grace, result)
         return
-    from include.request_steps import register
+    from include.request_steps import submit
 
     requester = person.username if person else (named or "?").strip()[:64]
-    ticket = register(
-        p,
-        kind=source.kind,
-        project=project.number,
-        folder=place.name,
-        requester=requester,
-        via=SWEEP,
-    )
-    _start(p, api, ticket, name, requester, result)
+
+    def register_and_start() -> tuple[Ticket, bool]:
+        done = submit(
+            p,
+            api,
+            kind=source.kind,
+            project=project.number,
+            folder=place.name,
+            requester=requester,
+            via=SWEEP,
+        )
+        return done.ticket, done.started
+
+    _first_run(result, name, register_and_start)
 
 
-def _start(
-    p: Any,
-    api: RunControl,
-    ticket: Ticket,
-    folder: str,
-    requester: str,
-    result: IntakeSweepResult,
-    round: int = 1,
+def _start_next_round(
+    p: Any, api: RunControl, ticket: Ticket, folder: str, result: IntakeSweepResult
 ) -> None:
-    from include.airflow_api import AirflowAPIError
+    """Start the run of a blocked ticket's next round from its revised ``folder``.
 
-    run_id = f"{ticket.stats_id}-r{round}"
+    The round itself begins when that run's intake takes the folder, so nothing is recorded on
+    it here: until then each sweep asks again, and Airflow answers that the run exists.
+    """
+    from include.airflow_api import AirflowAPIError, RunExists
+
+    run_id = f"{ticket.stats_id}-r{ticket.round + 1}"
+    kind = kind_for(ticket.kind)
     conf = {
         "project": ticket.project,
         "folder": folder,
-        "researcher": requester,
+        "researcher": ticket.requester,
         "stats_id": ticket.stats_id,
+        **kind.run_params(ticket),
     }
     try:
-        api.trigger(DAG_OF_KIND[ticket.kind], run_id, conf)
+        api.trigger(kind.dag_id, run_id, conf)
+    except RunExists:
+        result.already.append(f"{run_id} {folder}")
+        return
     except AirflowAPIError as exc:
         p.store.append_audit(
             ticket.stats_id,
@@ -364,34 +396,13 @@ def _start(
         )
         result.errors.append(f"{ticket.stats_id}: run {run_id} not started: {exc}")
         return
-    key = "run_started" if round == 1 else f"run_started_r{round}"
-    if ticket.details.get(key) != run_id:
-        p.store.set_fields(
-            ticket.stats_id,
-            actor=SWEEP,
-            action="run_started",
-            details={key: run_id, "sweep_folder": folder},
-        )
+    p.store.append_audit(
+        ticket.stats_id,
+        actor=SWEEP,
+        action="run_triggered",
+        details={"round": ticket.round + 1, "run_id": run_id, "folder": folder},
+    )
     result.started.append(f"{run_id} {folder}")
-
-
-def _form_reader(kind: str) -> Any:
-    """Reads a request form of ``kind``: (form, its empty required fields); FormError if not."""
-    if kind == "ingest":
-        from include.checks.ingest_form import missing_ingest_fields, read_ingest_form
-
-        def read(local: Path) -> tuple[Any, list[Any]]:
-            form = read_ingest_form(local)
-            return form, missing_ingest_fields(form)
-
-        return read
-    from include.checks.request_form import missing_fields, read_output_form
-
-    def read_output(local: Path) -> tuple[Any, list[Any]]:
-        form = read_output_form(local)
-        return form, missing_fields(form)
-
-    return read_output
 
 
 def _form_problems(
@@ -403,7 +414,7 @@ def _form_problems(
     """
     from include.request_forms import folder_and_form as _folder_and_form
 
-    reader = _form_reader(source.kind)
+    reader = kind_for(source.kind).read_form
     refusals = _folder_and_form(
         p, project, folder, area=source.area, kind=source.kind, read_form=reader
     )

@@ -10,6 +10,7 @@ from include.demo import DEMO_FOLDER, DEMO_PROJECT, write_demo_request
 from include.mailsink import envelope_recipients
 from include.permissions import NotPermitted
 from include.pipeline import Pipeline
+from include.release import ReleaseHeld
 from include.settings import reset_settings
 from include.signoffs import validate_response
 from include.states import TicketState as S
@@ -193,7 +194,7 @@ def test_tampered_snapshot_is_never_released(p, smtp_sink):
     out.run_checks(p, t.stats_id)
     out.officers_decision(p, t.stats_id, passes(t))
     p.storage.write_bytes(out.snapshot_place(t), "energy_model.py", b"print('changed')\n")
-    with pytest.raises(out.ReleaseHeld, match="no longer matches"):
+    with pytest.raises(ReleaseHeld, match="no longer matches"):
         out.release(p, t.stats_id)
     assert p.store.get(t.stats_id).state == S.RELEASE_HELD
     subjects = [m["Subject"] for m in smtp_sink.wait_for(2)]
@@ -209,7 +210,7 @@ def test_too_large_is_held_for_operations(p, smtp_sink, monkeypatch):
     out.take_snapshot(p, t.stats_id)
     out.run_checks(p, t.stats_id)
     out.officers_decision(p, t.stats_id, passes(t))
-    with pytest.raises(out.ReleaseHeld, match="attachment limit"):
+    with pytest.raises(ReleaseHeld, match="attachment limit"):
         out.release(p, t.stats_id)
     held = smtp_sink.wait_for(2)[1]
     assert "srs.operations@srs.example" in held["To"]

@@ -35,9 +35,7 @@ def _registered(p, n: int, start: int = 0) -> None:
             t = p.store.create(
                 kind="output", project=project, requester="r_jones", folder=folder, actor="t"
             )
-            p.store.set_fields(
-                t.stats_id, actor="t", action="run_started", details={"run_started": t.run_id}
-            )
+            p.store.record_trigger(t.stats_id, 1, t.run_id)
             p.store.transition(t.stats_id, S.CHECKING, actor="t")
             if i % 3 == 0:
                 p.store.transition(t.stats_id, S.REVISIONS_REQUESTED, actor="t")

@@ -21,7 +21,8 @@ ENDED = "3456789"  # the demo project that ended on 2026-06-30
 
 
 class FakeAirflow:
-    """Airflow as the sweeps see it: a run id is started once; every call is recorded."""
+    """Airflow as the sweeps see it: a run id is started once (a second start of it is refused
+    with ``RunExists``, Airflow's 409); every call is recorded."""
 
     def __init__(self) -> None:
         self.calls: list[tuple] = []
@@ -30,8 +31,12 @@ class FakeAirflow:
         self.notes: dict[tuple[str, str], str] = {}
 
     def trigger(self, dag_id, run_id, conf):
+        from include.airflow_api import RunExists
+
         self.calls.append(("trigger", dag_id, run_id, conf))
-        conf = self.runs.setdefault((dag_id, run_id), dict(conf))  # 409: the first run is kept
+        if (dag_id, run_id) in self.runs:
+            raise RunExists(dag_id, run_id)  # 409: the first run is kept
+        self.runs[(dag_id, run_id)] = dict(conf)
         return {"dag_run_id": run_id, "conf": conf}
 
     def waiting_tasks(self, dag_id, run_id):
@@ -96,7 +101,7 @@ def test_new_folder_gets_one_ticket_and_one_run_however_often_swept(p, api, smtp
             },
         )
     ]
-    assert p.store.get(ticket.stats_id).details["run_started"] == f"{ticket.stats_id}-r1"
+    assert p.store.get(ticket.stats_id).round_of(1).triggered_run_id == f"{ticket.stats_id}-r1"
 
     second = sweeps.sweep_intake(p, api)
     assert second.started == [] and len(tickets_of(p)) == 1
@@ -138,6 +143,34 @@ def test_a_run_that_did_not_start_is_started_by_the_next_sweep(p, api):
     assert len(api.triggered()) == 1
 
 
+def test_a_registrar_that_died_before_the_trigger_leaves_one_run_to_the_next_sweep(p, api):
+    """Registered (the insert committed), then the process died: no trigger recorded. The next
+    sweep starts the run; if the dead one had reached Airflow (409), that is "already started"."""
+    write_demo_request(p.storage)
+    t = out.register(
+        p, kind="output", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman", via="x"
+    )
+    assert p.store.get(t.stats_id).round_of(1).triggered_run_id is None
+    first = sweeps.sweep_intake(p, api)
+    assert first.started == [f"{t.run_id} {DEMO_FOLDER}"] and first.errors == []
+    assert p.store.get(t.stats_id).round_of(1).triggered_run_id == t.run_id
+    assert sweeps.sweep_intake(p, api).started == [] and len(api.triggered()) == 1
+
+    # The trigger reached Airflow but its recording did not (a second ticket, same story).
+    copy = "2026_11_21_EnergyDied_v1"
+    write_demo_request(p.storage, folder=copy)
+    u = out.register(
+        p, kind="output", project=DEMO_PROJECT, folder=copy, requester="r_rahman", via="x"
+    )
+    api.runs[("output_request", u.run_id)] = {}
+    second = sweeps.sweep_intake(p, api)
+    assert second.errors == [] and second.started == []
+    assert second.already == [f"{u.run_id} {copy}"]
+    assert p.store.get(u.stats_id).round_of(1).triggered_run_id == u.run_id
+    assert sweeps.sweep_intake(p, api).already == []  # recorded now: Airflow is not asked again
+    assert [c[2] for c in api.triggered()] == [t.run_id, u.run_id]
+
+
 def test_v2_of_a_blocked_request_starts_its_next_round(p, api, smtp_sink):
     write_demo_request(p.storage)
     sweeps.sweep_intake(p, api)
@@ -174,8 +207,19 @@ def test_v2_of_a_blocked_request_starts_its_next_round(p, api, smtp_sink):
     trigger = api.triggered()[-1]
     assert trigger[1:3] == ("output_request", f"{t.stats_id}-r2")
     assert trigger[3]["stats_id"] == t.stats_id and trigger[3]["folder"] == v2
-    sweeps.sweep_intake(p, api)  # before the run's intake: the same run id, refused by Airflow
-    assert {c[2] for c in api.triggered()} == {f"{t.stats_id}-r1", f"{t.stats_id}-r2"}
+    # Before the run's intake: the same run id, refused by Airflow, is "already started".
+    again = sweeps.sweep_intake(p, api)
+    assert again.started == [] and again.errors == []
+    assert again.already == [f"{t.stats_id}-r2 {v2}"]
+    assert [c[2] for c in api.triggered()] == [
+        f"{t.stats_id}-r1",
+        f"{t.stats_id}-r2",
+        f"{t.stats_id}-r2",
+    ]
+    assert list(api.runs) == [
+        ("output_request", f"{t.stats_id}-r1"),
+        ("output_request", f"{t.stats_id}-r2"),
+    ]
 
     # The run starts round 2; both folders are the ticket's from now on.
     r2 = out.intake(
@@ -188,7 +232,7 @@ def test_v2_of_a_blocked_request_starts_its_next_round(p, api, smtp_sink):
         stats_id=t.stats_id,
     )
     assert r2.round == 2
-    assert p.store.get(t.stats_id).details["folders"] == [DEMO_FOLDER, v2]
+    assert [r.folder for r in p.store.get(t.stats_id).rounds] == [DEMO_FOLDER, v2]
     calls = len(api.triggered())
     assert sweeps.sweep_intake(p, api).started == []
     assert len(api.triggered()) == calls and len(tickets_of(p)) == 1
