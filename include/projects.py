@@ -21,6 +21,8 @@ def policy_of(
         allowed_indirect=frozenset(project.indirect_permitted),
         approved_variables=(frozenset(project.approved_variables) if minimise else None),
         max_file_bytes=max_file_bytes or get_settings().max_file_bytes,
+        rounding_base=project.effective_rounding_base,
+        rounding_required=project.rounding_set,
     )
 
 

@@ -13,7 +13,7 @@ from datetime import date
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from include.checks.policy import DEFAULT_THRESHOLD
+from include.checks.policy import DEFAULT_ROUNDING_BASE, DEFAULT_THRESHOLD
 from include.db import Base
 from include.registry_file import RegistryDocument
 
@@ -33,6 +33,7 @@ class DatasetRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     review: Mapped[str] = mapped_column(String(20))
     threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rounding_base: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class DatasetOwnerRow(Base):
@@ -49,6 +50,7 @@ class ProjectRow(Base):
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
     threshold: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rounding_base: Mapped[int | None] = mapped_column(Integer, nullable=True)
     indirect_permitted: Mapped[list[str]] = mapped_column(JSON, default=list)
     approved_variables: Mapped[list[str]] = mapped_column(JSON, default=list)
 
@@ -80,6 +82,7 @@ class Dataset:
     review: str  # none | for_information | for_approval
     threshold: int | None
     data_owners: tuple[Person, ...]
+    rounding_base: int | None = None  # counts must be multiples of this (None: not set)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Project:
     approved_variables: tuple[str, ...]
     researchers: tuple[Person, ...]
     datasets: tuple[Dataset, ...]
+    rounding_base: int | None = None
 
     def is_live(self, on: date) -> bool:
         """Started and not yet ended (the end date is the last live day)."""
@@ -110,6 +114,20 @@ class Project:
         """The project's minimum (default 10), tightened by any dataset that asks for more."""
         base = self.threshold if self.threshold is not None else DEFAULT_THRESHOLD
         return max([base, *(d.threshold for d in self.datasets if d.threshold is not None)])
+
+    @property
+    def rounding_set(self) -> bool:
+        """Whether the project or one of its datasets sets a rounding base (then unrounded
+        counts block; otherwise the default base is only for review)."""
+        return self.rounding_base is not None or any(
+            d.rounding_base is not None for d in self.datasets
+        )
+
+    @property
+    def effective_rounding_base(self) -> int:
+        """The project's rounding base (default 5, ACRO's), or the coarsest a dataset sets."""
+        bases = [b for b in (self.rounding_base, *(d.rounding_base for d in self.datasets)) if b]
+        return max(bases) if bases else DEFAULT_ROUNDING_BASE
 
 
 class UnknownProject(LookupError):
@@ -151,7 +169,11 @@ def load(session: Session, doc: RegistryDocument) -> LoadResult:
         row.is_officer = row.is_operations = False
     session.flush()
     for d in doc.datasets:
-        session.merge(DatasetRow(name=d.name, review=d.review, threshold=d.threshold))
+        session.merge(
+            DatasetRow(
+                name=d.name, review=d.review, threshold=d.threshold, rounding_base=d.rounding_base
+            )
+        )
         session.flush()
         session.execute(delete(DatasetOwnerRow).where(DatasetOwnerRow.dataset == d.name))
         session.add_all(
@@ -167,6 +189,7 @@ def load(session: Session, doc: RegistryDocument) -> LoadResult:
                 start_date=p.start_date,
                 end_date=p.end_date,
                 threshold=p.threshold,
+                rounding_base=p.rounding_base,
                 indirect_permitted=list(p.indirect_identifiers_permitted),
                 approved_variables=list(p.approved_variables),
             )
@@ -224,7 +247,9 @@ def _dataset(session: Session, row: DatasetRow) -> Dataset:
         .where(DatasetOwnerRow.dataset == row.name)
         .order_by(PersonRow.username)
     )
-    return Dataset(row.name, row.review, row.threshold, tuple(_person(p) for p in owners))
+    return Dataset(
+        row.name, row.review, row.threshold, tuple(_person(p) for p in owners), row.rounding_base
+    )
 
 
 def get_project(session: Session, number: str) -> Project:
@@ -255,6 +280,7 @@ def get_project(session: Session, number: str) -> Project:
         approved_variables=tuple(row.approved_variables or ()),
         researchers=tuple(_person(p) for p in researchers),
         datasets=tuple(_dataset(session, d) for d in datasets),
+        rounding_base=row.rounding_base,
     )
 
 

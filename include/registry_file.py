@@ -59,6 +59,8 @@ class DatasetEntry(_Strict):
     data_owners: list[str] = Field(default_factory=list)
     review: Literal["none", "for_information", "for_approval"] = "none"
     threshold: int | None = Field(default=None, ge=1)
+    # Counts released from this dataset must be multiples of this (e.g. 5); see unrounded.
+    rounding_base: int | None = Field(default=None, ge=1)
 
     @field_validator("name")
     @classmethod
@@ -81,6 +83,7 @@ class ProjectEntry(_Strict):
     researchers: list[str] = Field(min_length=1)
     datasets: list[str] = Field(default_factory=list)
     threshold: int | None = Field(default=None, ge=1)
+    rounding_base: int | None = Field(default=None, ge=1)
     indirect_identifiers_permitted: list[str] = Field(default_factory=list)
     approved_variables: list[str] = Field(default_factory=list)
 

@@ -11,6 +11,7 @@ DEFAULT_DOMINANCE_K = 0.90
 DEFAULT_P_RATIO = 0.10
 DEFAULT_MIN_DOF = 10
 DEFAULT_MAX_FILE_BYTES = 200 * 1024 * 1024
+DEFAULT_ROUNDING_BASE = 5  # ACRO's
 
 INDIRECT_KINDS = (
     "postcode",
@@ -35,6 +36,10 @@ class CheckPolicy:
     declared_counts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Variables approved for ingest/transfer (data minimisation); None: not checked (outputs).
     approved_variables: frozenset[str] | None = None
+    # Counts should be multiples of rounding_base; `unrounded` blocks only when the project or
+    # a dataset sets it (rounding_required), and asks for review otherwise.
+    rounding_base: int = DEFAULT_ROUNDING_BASE
+    rounding_required: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.allowed_indirect) - set(INDIRECT_KINDS)
