@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 from typing import Any
 
-from include import request_rounds
+from include import release_ledger, request_rounds
 from include.audit_verify import ChainReport
 from include.notifications import Attachment, disclaimer, render
 from include.registry import Project
@@ -45,6 +45,8 @@ def release(p: Any, ticket: Ticket, snapshot: Place) -> dict[str, Any]:
     ``snapshot``; data owners of *for information* datasets in Bcc."""
     stats_id = ticket.stats_id
     if ticket.state in (S.RELEASED, S.ARCHIVED):
+        if ticket.state == S.RELEASED:  # released, then the task died before the ledger
+            release_ledger.record_from_snapshot(p, ticket, snapshot)
         return {"released": True, "already": True}
     hold_if_chain_broken(p, ticket, "release")
     project = p.project(ticket.project)
@@ -95,6 +97,10 @@ def release(p: Any, ticket: Ticket, snapshot: Place) -> dict[str, Any]:
         actor="pipeline",
         expected=S.RELEASING,
         details={"files": [e.path for e in outputs], "bcc": bcc},
+    )
+    # The project's ledger of released tables (issue #13): what the next checks compare with.
+    release_ledger.record_release(
+        p.store, ticket, {e.path: a.content for e, a in zip(outputs, attachments, strict=True)}
     )
     return {"released": True, "files": [e.path for e in outputs], "bcc": bcc}
 

@@ -9,6 +9,7 @@ dimensions with this one". Rows are append-only; a retried release writes nothin
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from include.checks.table_profile import TableProfile, canonical, profile_tables
 from include.db import get_engine, session_scope
 from include.ledger_tables import ReleasedTableRow
+from include.storage import Place
 from include.tickets import Ticket, TicketStore
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx")
@@ -86,6 +88,33 @@ def record_release(
     with session_scope(store.url) as s:
         result = s.execute(stmt.returning(ReleasedTableRow.id), rows)
         return len(result.all())
+
+
+def record_from_snapshot(p: Any, ticket: Ticket, snapshot: Place) -> int:
+    """A release that finished before its ledger rows were written (the task died between the
+    two, and its retry finds the ticket released): the output tables read again from the
+    snapshot, each only if it still matches its manifest hash (what was sent)."""
+    from include import request_rounds
+
+    if recorded(p.store, ticket.stats_id, ticket.round):
+        return 0
+    roles = {f["path"]: f["role"] for f in request_rounds.checks(ticket).get("files", [])}
+    files = {}
+    for entry in request_rounds.snapshot_manifest(ticket):
+        if roles.get(entry.path) == "output" and entry.path.lower().endswith(TABLE_SUFFIXES):
+            data = p.storage.read_bytes(snapshot, entry.path)
+            if hashlib.sha256(data).hexdigest() == entry.sha256:
+                files[entry.path] = data
+    return record_release(p.store, ticket, files)
+
+
+def recorded(store: TicketStore, stats_id: str, round: int) -> bool:
+    """Whether the ledger holds any table of this request's round."""
+    query = select(ReleasedTableRow.id).where(
+        ReleasedTableRow.stats_id == stats_id, ReleasedTableRow.round == round
+    )
+    with session_scope(store.url) as s:
+        return s.execute(query.limit(1)).first() is not None
 
 
 def _row(ticket: Ticket, rel: str, profile: TableProfile, at: datetime) -> dict[str, Any]:
