@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,8 +62,9 @@ def _counting_send(self, request, *args, **kwargs):
     with _lock:
         _statuses[response.status_code] += 1
         if response.status_code >= 500:
-            _errors.append(f"{request.method} {request.url.path}: {response.status_code} "
-                           f"{response.text[:200]}")
+            _errors.append(
+                f"{request.method} {request.url.path}: {response.status_code} {response.text[:200]}"
+            )
     return response
 
 
@@ -126,8 +128,9 @@ class EmbeddedSystem:
         last: Any = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"run_embedded.sh exited with {self.proc.returncode}:\n"
-                                   f"{self.tail()}")
+                raise RuntimeError(
+                    f"{self.script.name} exited with {self.proc.returncode}:\n{self.tail()}"
+                )
             try:
                 health = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
                 last = {k: (health.get(k) or {}).get("status") for k in COMPONENTS}
@@ -136,8 +139,9 @@ class EmbeddedSystem:
             except (httpx.HTTPError, ValueError) as exc:
                 last = repr(exc)
             time.sleep(1)
-        raise TimeoutError(f"embedded system not healthy in {timeout}s (last: {last})\n"
-                           f"{self.tail()}")
+        raise TimeoutError(
+            f"{self.script.name}: not healthy in {timeout}s (last: {last})\n{self.tail()}"
+        )
 
     def tail(self, lines: int = 40) -> str:
         with contextlib.suppress(OSError):
@@ -159,6 +163,75 @@ class EmbeddedSystem:
             os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
+
+
+class DistributedSystem(EmbeddedSystem):
+    """``scripts/run_distributed.sh`` (what ``make run-distributed`` runs) in a temporary
+    AIRFLOW_HOME: its own PostgreSQL databases (Airflow's, the ticket store's; dropped by
+    :meth:`stop`), its own Celery queue on the Redis broker, and free ports for the API, the
+    S3 server and the mail sink, so it never collides with another run on this machine."""
+
+    def __init__(
+        self,
+        home: Path,
+        script: Path = REPO / "scripts" / "run_distributed.sh",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(home, script, extra_env)
+        tag = uuid.uuid4().hex[:8]
+        self.s3_port = free_port()
+        self.databases = (f"srs_bench_airflow_{tag}", f"srs_bench_tickets_{tag}")
+        self.queue = f"srs-bench-{tag}"
+        self.postgres = os.environ.get("SRS_DIST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+        self.log = home / "run_distributed.out"
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env.update(
+            SRS_DIST_HOME=str(self.home),
+            SRS_DIST_SKIP_BOOTSTRAP="1",
+            SRS_DIST_S3_PORT=str(self.s3_port),
+            SRS_DIST_AIRFLOW_DB=self.databases[0],
+            SRS_DIST_TICKETS_DB=self.databases[1],
+            SRS_DIST_POSTGRES=self.postgres,
+            AIRFLOW__OPERATORS__DEFAULT_QUEUE=self.queue,
+        )
+        env.update(self.extra_env)
+        return env
+
+    def client_env(self) -> dict[str, str]:
+        """The settings the system's processes run with (scripts/distributed_env.sh on
+        :meth:`env`), for a client in this process: the same store, storage and API."""
+        out = subprocess.run(
+            ["bash", "-c", "source scripts/distributed_env.sh >/dev/null && env -0"],
+            env=self.env(),
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+    def component_pid(self, name: str) -> int | None:
+        """The pid of a supervised process (``$AIRFLOW_HOME/supervisor.json``)."""
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            state = json.loads((self.home / "supervisor.json").read_text())
+            return state["components"][name]["pid"]
+        return None
+
+    def stop(self, grace: float = 30) -> None:
+        super().stop(grace)
+        import psycopg2
+
+        with contextlib.suppress(psycopg2.Error):
+            conn = psycopg2.connect(f"{self.postgres}/postgres", connect_timeout=3)
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                for name in self.databases:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.close()
+
+
+SYSTEMS = {"embedded": EmbeddedSystem, "distributed": DistributedSystem}
 
 
 # -- the burst ------------------------------------------------------------------------------------
@@ -196,8 +269,17 @@ class Api:
         return {k: (h.get(k) or {}).get("status") for k in COMPONENTS}
 
 
-def _configure(home: Path, url: str, smtp_port: int | None) -> None:
-    """This process reads the same installation as the system under load."""
+def _configure(
+    home: Path, url: str, smtp_port: int | None, env: dict[str, str] | None = None
+) -> None:
+    """This process reads the same installation as the system under load (``env``: the
+    distributed profile's settings, as its processes have them)."""
+    if env:
+        for key in [k for k in os.environ if k.startswith(("AIRFLOW__", "SRS_", "AWS_"))]:
+            del os.environ[key]
+        os.environ.update(
+            {k: v for k, v in env.items() if k.startswith(("AIRFLOW", "SRS_", "AWS_"))}
+        )
     os.environ["AIRFLOW_HOME"] = str(home)
     os.environ["AIRFLOW__API__BASE_URL"] = url
     if smtp_port:
@@ -218,10 +300,9 @@ def run_burst(
     alive_check=None,
     stall: float = 120,
 ) -> dict[str, Any]:
-    from include.airflow_api import AirflowAPI
+    from include.cli import main as srs_command
     from include.demo import write_demo_request
     from include.pipeline import Pipeline
-    from include.request_steps import register
 
     api = Api(url, home)
     p = Pipeline()
@@ -235,17 +316,15 @@ def run_burst(
     stop = threading.Event()
 
     def submit(folder: str) -> None:
-        # What `srs submit output` does (include/cli.py cmd_submit), one Pipeline per command.
-        q = Pipeline()
-        write_demo_request(q.storage, PROJECT, folder, RESEARCHER)
-        ticket = register(q, kind="output", project=PROJECT, folder=folder,
-                          requester=RESEARCHER, via="srs submit")
-        conf = {"project": PROJECT, "folder": folder, "researcher": RESEARCHER,
-                "stats_id": ticket.stats_id}
+        # `srs submit output` itself (include/cli.py, in this process), one command a folder.
+        write_demo_request(p.storage, PROJECT, folder, RESEARCHER)
+        args = ["submit", "output", "--project", PROJECT, "--folder", folder]
         try:
-            AirflowAPI(q.settings).trigger(DAG, ticket.run_id, conf)
-        except Exception as exc:  # the CLI prints this and exits 2
-            submit_failures.append(f"{folder}: {exc}")
+            code = srs_command([*args, "--researcher", RESEARCHER])
+        except Exception as exc:
+            code = f"{exc.__class__.__name__}: {exc}"
+        if code != 0:  # the command said why on stderr
+            submit_failures.append(f"{folder}: srs submit -> {code}")
 
     def lay_and_sweep() -> None:
         # Researchers drop folders over the window; the sweep runs (as its schedule would) twice.
@@ -259,8 +338,11 @@ def run_burst(
 
     def trigger_sweep() -> str:
         run_id = f"bench_{tag}_{len(sweep_runs)}_{time.monotonic_ns()}"
-        r = api.call("POST", "/dags/intake_sweep/dagRuns",
-                     json={"dag_run_id": run_id, "logical_date": None, "conf": {}})
+        r = api.call(
+            "POST",
+            "/dags/intake_sweep/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": None, "conf": {}},
+        )
         if r.status_code >= 400:
             submit_failures.append(f"intake_sweep trigger: {r.status_code} {r.text[:200]}")
         return run_id
@@ -270,8 +352,11 @@ def run_burst(
         # few seconds (a person never answers within a second of the task parking).
         seen: dict[tuple[str, str], float] = {}
         while not stop.is_set() and len(answered) < answers:
-            r = api.call("GET", f"/dags/{DAG}/dagRuns/~/hitlDetails",
-                         params={"response_received": "false", "limit": 200})
+            r = api.call(
+                "GET",
+                f"/dags/{DAG}/dagRuns/~/hitlDetails",
+                params={"response_received": "false", "limit": 200},
+            )
             if r.status_code == 200:
                 now = time.monotonic()
                 for d in r.json()["hitl_details"]:
@@ -291,9 +376,26 @@ def run_burst(
                         user=users[0],
                         json={"chosen_options": ["Pass"], "params_input": {}},
                     )
-                    answered[key[0]] = {"user": users[0], "status": resp.status_code,
-                                        "body": resp.text[:200] if resp.status_code != 200 else ""}
+                    answered[key[0]] = {
+                        "user": users[0],
+                        "status": resp.status_code,
+                        "body": resp.text[:200] if resp.status_code != 200 else "",
+                    }
             stop.wait(2)
+
+    # Baseline from the same run: one request alone on the idle system, submit to both
+    # sign-offs waiting; 60 / that is what the system would check one request at a time.
+    alone = f"2026_12_01_Burst{tag}A00_v1"
+    b0 = time.monotonic()
+    submit(alone)
+    baseline_s: float | None = None
+    while time.monotonic() - b0 < 600 and not submit_failures:
+        t = next((t for t in p.store.find(project=PROJECT) if t.folder == alone), None)
+        at_officers = t is not None and t.state.value == "awaiting_officers"
+        if at_officers and set(OFFICER_TASKS) <= signoffs(api, [t.run_id])[t.run_id]:
+            baseline_s = time.monotonic() - b0
+            break
+        time.sleep(1)
 
     t0 = time.monotonic()
     officer_thread = threading.Thread(target=officers, daemon=True)
@@ -326,7 +428,9 @@ def run_burst(
     while time.monotonic() < deadline:
         tickets = mine()
         at_officers = [t for t in tickets if t.state.value == "awaiting_officers"]
-        if len(at_officers) >= len(expected) and len({t.folder for t in at_officers}) == len(expected):
+        if len(at_officers) >= len(expected) and len({t.folder for t in at_officers}) == len(
+            expected
+        ):
             waiting_signoffs = signoffs(api, [t.run_id for t in at_officers])
             if all(set(OFFICER_TASKS) <= v for v in waiting_signoffs.values()):
                 reached_at = time.monotonic() - t0
@@ -387,6 +491,8 @@ def run_burst(
         ),
         "time_to_all_at_officers_s": round(reached_at, 1) if reached_at is not None else None,
         "throughput_per_min": round(checked / elapsed * 60, 1) if elapsed else 0.0,
+        "baseline_one_request_s": round(baseline_s, 1) if baseline_s is not None else None,
+        "baseline_per_min": round(60 / baseline_s, 1) if baseline_s else None,
         "answers_sent": len(answered),
         "answers_accepted": len(answered_ok),
         "answers_refused": {r: a for r, a in answered.items() if a["status"] != 200},
@@ -432,6 +538,7 @@ def passed(f: dict[str, Any]) -> bool:
         and f["all_at_officers"]
         and f["answers_accepted"] == f["answers_sent"]
         and set(f["answered_task_states"]) <= {"success"}
+        and f["baseline_one_request_s"] is not None
     )
 
 
@@ -447,14 +554,17 @@ def report(f: dict[str, Any]) -> str:
         f"all at their officers       {'yes' if f['all_at_officers'] else 'NO'}; "
         f"time to all: {f['time_to_all_at_officers_s']} s"
         + (" (gave up: a component stayed unhealthy)" if f["stalled"] else ""),
-        f"throughput                  {f['throughput_per_min']} requests checked per minute",
+        f"throughput                  {f['throughput_per_min']} requests checked per minute "
+        f"(baseline, same run: one request alone took {f['baseline_one_request_s']} s to its "
+        f"officers = {f['baseline_per_min']} / min one at a time)",
         f"officer answers             {f['answers_accepted']} accepted of {f['answers_sent']} "
         f"sent; answered tasks {f['answered_task_states']}",
         f"intake sweep runs           {f['sweep_runs']}",
     ]
     if f["submit_failures"]:
-        lines.append(f"submit failures             {len(f['submit_failures'])}: "
-                     f"{f['submit_failures'][:3]}")
+        lines.append(
+            f"submit failures             {len(f['submit_failures'])}: {f['submit_failures'][:3]}"
+        )
     if f["http_5xx_examples"]:
         lines.append(f"5xx examples                {f['http_5xx_examples'][:3]}")
     if f["signoffs_not_waiting"]:
@@ -463,17 +573,68 @@ def report(f: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def both_profiles(argv: list[str], json_out: Path | None) -> int:
+    """Each profile in a process of its own (its settings, engines and HTTP counters apart),
+    one after the other; prints both reports and writes ``{profile: figures}``."""
+    figures: dict[str, Any] = {}
+    codes = []
+    for profile in SYSTEMS:
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+            out = Path(tmp.name)
+        print(f"== {profile} profile", flush=True)
+        code = subprocess.run(
+            [sys.executable, __file__, *argv, "--profile", profile, "--json", str(out)],
+            check=False,
+        ).returncode
+        codes.append(code)
+        with contextlib.suppress(OSError, ValueError):
+            figures[profile] = json.loads(out.read_text())
+        out.unlink(missing_ok=True)
+    print("\n== both profiles (each with its baseline from its own run)")
+    for profile, f in figures.items():
+        print(
+            f"{profile:<12} {f['throughput_per_min']} / min checked in the burst of "
+            f"{f['requests']}; one request alone {f['baseline_one_request_s']} s "
+            f"({f['baseline_per_min']} / min); {'PASS' if passed(f) else 'FAIL'}"
+        )
+    if json_out:
+        json_out.write_text(json.dumps(figures, indent=2, default=str))
+    return 0 if codes and not any(codes) and len(figures) == len(SYSTEMS) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--home", type=Path, help="AIRFLOW_HOME of a running embedded system")
-    parser.add_argument("--url", default=None, help="its API (default: AIRFLOW__API__BASE_URL "
-                        "or http://localhost:8080)")
+    parser.add_argument(
+        "--profile",
+        choices=[*SYSTEMS, "both"],
+        default="embedded",
+        help="what to start: the embedded default (make run), the distributed "
+        "profile (make run-distributed), or both one after the other",
+    )
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="AIRFLOW_HOME of a running system (for the "
+        "distributed profile, source scripts/distributed_env.sh first)",
+    )
+    parser.add_argument(
+        "--url",
+        default=None,
+        help="its API (default: AIRFLOW__API__BASE_URL or http://localhost:8080)",
+    )
     parser.add_argument("--smtp-port", type=int, default=None)
-    parser.add_argument("--start", action="store_true",
-                        help="start run_embedded.sh in a temporary AIRFLOW_HOME (default "
-                        "without --home)")
-    parser.add_argument("--script", type=Path, default=REPO / "scripts" / "run_embedded.sh",
-                        help="the run script to start (to measure another version of it)")
+    parser.add_argument(
+        "--start",
+        action="store_true",
+        help="start the profile's run script in a temporary AIRFLOW_HOME (default without --home)",
+    )
+    parser.add_argument(
+        "--script",
+        type=Path,
+        default=None,
+        help="the run script to start (to measure another version of it)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME")
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--window", type=float, default=30)
@@ -481,25 +642,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1200)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    if args.profile == "both":
+        if args.home is not None:
+            parser.error("--profile both starts both systems: no --home")
+        rest = [a for a in argv if a not in ("--profile", "both")]
+        if "--json" in rest:
+            j = rest.index("--json")
+            del rest[j : j + 2]
+        return both_profiles(rest, args.json)
 
     system: EmbeddedSystem | None = None
     tmp: Path | None = None
+    client_env: dict[str, str] | None = None
     if args.home is None or args.start:
         tmp = Path(tempfile.mkdtemp(prefix="srs-bench-load-"))
-        system = EmbeddedSystem(tmp / "airflow", script=args.script)
-        print(f"starting {args.script.name} in {system.home} on {system.url} ...", flush=True)
+        kind = SYSTEMS[args.profile]
+        system = kind(tmp / "airflow", **({"script": args.script} if args.script else {}))
+        print(f"starting {system.script.name} in {system.home} on {system.url} ...", flush=True)
         started = time.monotonic()
-        system.start()
+        try:
+            system.start()
+        except BaseException:
+            system.stop()
+            raise
         print(f"healthy in {time.monotonic() - started:.0f} s", flush=True)
         home, url, smtp = system.home, system.url, system.smtp_port
+        if isinstance(system, DistributedSystem):
+            client_env = system.client_env()
     else:
         home = args.home
         url = args.url or os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080")
         smtp = args.smtp_port
     try:
-        _configure(home, url, smtp)
-        figures = run_burst(url, home, args.requests, args.window, args.answers, args.timeout,
-                            alive_check=system.alive if system else None)
+        _configure(home, url, smtp, client_env)
+        figures = run_burst(
+            url,
+            home,
+            args.requests,
+            args.window,
+            args.answers,
+            args.timeout,
+            alive_check=system.alive if system else None,
+        )
+        figures["profile"] = args.profile
         if system is not None:
             figures["run_command_alive"] = system.alive()
             figures["run_command_log_tail"] = system.tail(15)
