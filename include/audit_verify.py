@@ -10,14 +10,16 @@ state, round and folder the latest events that set them (*state altered*).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from include.audit_chain import GENESIS, decision_digest, digest, event_hash
+from include.audit_chain import GENESIS, decision_digest, digest, event_hash, utc_text
 from include.round_facts import (
     checks_fact,
     facts_from_bag,
+    manifest_entries,
     placement_fact,
     run_fact,
     snapshot_fact,
@@ -69,7 +71,11 @@ def row_facts(rnd: RoundRow) -> dict[str, dict[str, Any]]:
 
 def event_facts(e: AuditEventRow) -> dict[tuple[int, str], str]:
     """(round, fact) -> digest, for every round fact the event recorded."""
-    details = e.details or {}
+    return details_facts(e.details or {})
+
+
+def details_facts(details: Mapping[str, Any]) -> dict[tuple[int, str], str]:
+    """(round, fact) -> digest, for every round fact an event's ``details`` recorded."""
     found = {where: digest(fact) for where, fact in facts_from_bag(details).items()}
     if isinstance(details.get("fact"), str) and isinstance(details.get("digest"), str):
         found[(int(details.get("round") or 0), details["fact"])] = details["digest"]
@@ -77,17 +83,21 @@ def event_facts(e: AuditEventRow) -> dict[tuple[int, str], str]:
 
 
 def _decision_event_digest(e: AuditEventRow) -> str | None:
-    d = e.details or {}
+    return _recorded_decision_digest(e.actor, e.at, e.details or {})
+
+
+def _recorded_decision_digest(actor: str, at: datetime, d: Mapping[str, Any]) -> str | None:
+    """The digest of the decision a ``decision`` event recorded (None if it is not one)."""
     try:
         return decision_digest(
             round=int(d["round"]),
             step=d["step"],
             role=d["role"],
-            actor=e.actor,
+            actor=actor,
             outcome=d["outcome"],
             guidance=d.get("guidance", ""),
             exemption=d.get("exemption", ""),
-            at=e.at,
+            at=at,
             files=d.get("files", []),
         )
     except (KeyError, TypeError, ValueError):
@@ -221,3 +231,138 @@ def orphaned(ticket_id: int, events: int) -> ChainReport:
         problem="ticket deleted",
         detail=f"{events} audit events remain for ticket row {ticket_id}, which is gone",
     )
+
+
+# --- the archive's copy ------------------------------------------------------------------------
+
+
+def archived_event(e: Any) -> dict[str, Any]:
+    """An audit event as the archive keeps it (``chain.json``): its content, link and hash."""
+    return {
+        "seq": e.seq,
+        "at": utc_text(e.at),
+        "actor": e.actor,
+        "action": e.action,
+        "from_state": e.from_state,
+        "to_state": e.to_state,
+        "details": dict(e.details or {}),
+        "prev_hash": getattr(e, "prev_hash", None),
+        "hash": e.hash,
+    }
+
+
+def verify_archived(
+    chain: Mapping[str, Any],
+    decisions: Sequence[Mapping[str, Any]] = (),
+    manifests: Mapping[int, Mapping[str, Any]] | None = None,
+) -> ChainReport:
+    """Re-verify a ticket's chain from its archive alone: ``chain`` is ``chain.json`` (head and
+    events), ``decisions`` the archived ``decisions.json``, ``manifests`` each round's archived
+    ``manifest.json``. Names the first event altered, inserted or removed, a head that is not
+    the chain's end, and a decision or manifest the chain does not vouch for."""
+    stats_id = str(chain.get("stats_id") or "")
+    head, expected, count = GENESIS, 1, 0
+    last: Mapping[str, Any] | None = None
+
+    def broken(problem: str, detail: str, e: Mapping[str, Any] | None = None) -> ChainReport:
+        seq = e.get("seq") if e is not None else None
+        return ChainReport(stats_id, False, head, count, seq, None, problem, detail)
+
+    events = sorted(chain.get("events") or [], key=lambda x: int(x.get("seq") or -1))
+    for e in events:
+        seq = int(e.get("seq") or -1)
+        if seq < expected:
+            return broken("inserted", "an event out of sequence", e)
+        if seq > expected:
+            return broken("removed", f"events #{expected}..#{seq - 1} are missing", e)
+        if e.get("prev_hash") not in (None, head):
+            return broken("inserted", "it does not link to the event before it", e)
+        try:
+            recomputed = event_hash(
+                stats_id=stats_id,
+                seq=seq,
+                action=e["action"],
+                actor=e["actor"],
+                at=datetime.fromisoformat(e["at"]),
+                from_state=e.get("from_state"),
+                to_state=e.get("to_state"),
+                details=e.get("details") or {},
+                prev_hash=head,
+            )
+        except (KeyError, TypeError, ValueError):
+            recomputed = None
+        if recomputed != e.get("hash"):
+            return broken("altered", "its content does not match its hash", e)
+        head, expected, count, last = str(e["hash"]), expected + 1, count + 1, e
+    if int(chain.get("audit_seq") or 0) > count:
+        return broken(
+            "removed",
+            f"the archived head is event #{chain.get('audit_seq')}; the chain ends at #{count}",
+        )
+    if int(chain.get("audit_seq") or 0) < count or chain.get("audit_head") != head:
+        return broken("inserted", f"events after the archived head #{chain.get('audit_seq')}", last)
+
+    # Each archived decision is the one its event recorded, and each decision event has one.
+    by_step: dict[tuple[Any, Any], Mapping[str, Any]] = {}
+    for e in events:
+        if e["action"] == "decision":
+            d = e.get("details") or {}
+            by_step[(d.get("round"), d.get("step"))] = e
+    seen = set()
+    for row in decisions:
+        where = (row.get("round"), row.get("step"))
+        seen.add(where)
+        e = by_step.get(where)
+        try:
+            mine = decision_digest(
+                round=int(row["round"]),
+                step=row["step"],
+                role=row["role"],
+                actor=row["actor"],
+                outcome=row["outcome"],
+                guidance=row.get("guidance", ""),
+                exemption=row.get("exemption", ""),
+                at=datetime.fromisoformat(row["at"]),
+                files=row.get("files", []),
+            )
+        except (KeyError, TypeError, ValueError):
+            mine = None
+        if e is None or mine is None or mine != _archived_decision_digest(e):
+            why = (
+                "no event recorded it"
+                if e is None
+                else "it differs from the event that recorded it"
+            )
+            return broken("decision altered", f"decision {where[1]} of round {where[0]}: {why}", e)
+    for where, e in by_step.items():
+        if where not in seen:
+            return broken(
+                "decision removed", f"decision {where[1]} of round {where[0]} is not archived", e
+            )
+
+    # Each archived manifest is the snapshot the latest event of its round recorded.
+    recorded: dict[int, tuple[str, Mapping[str, Any]]] = {}
+    for e in events:
+        for (n, fact), d in details_facts(e.get("details") or {}).items():
+            if fact == "snapshot":
+                recorded[n] = (d, e)
+    places = {int(r["number"]): r.get("snapshot_place") for r in chain.get("rounds") or []}
+    for n, (wanted, e) in sorted(recorded.items()):
+        manifest = (manifests or {}).get(n)
+        if manifest is None:
+            return broken("manifest removed", f"round {n}'s manifest is not archived", e)
+        try:
+            have = digest(snapshot_fact(str(places.get(n)), manifest_entries(manifest["files"])))
+        except (KeyError, TypeError, ValueError):
+            have = None
+        if have != wanted:
+            return broken("manifest altered", f"round {n}'s manifest is not what was recorded", e)
+    return ChainReport(stats_id, True, head, count)
+
+
+def _archived_decision_digest(e: Mapping[str, Any]) -> str | None:
+    try:
+        at = datetime.fromisoformat(e["at"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return _recorded_decision_digest(str(e.get("actor")), at, e.get("details") or {})

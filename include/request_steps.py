@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from include import request_rounds
 from include.access import start_refusal
+from include.archive_chain import CHAIN_FILE, write_chain
 from include.eligibility import Refusal
 from include.notifications import Email
 from include.permissions import (
@@ -891,7 +892,8 @@ def _hand_over_as(p: Pipeline, stats_id: str, step: str) -> dict[str, Any]:
 
 
 def archive(p: Pipeline, stats_id: str) -> dict[str, Any]:
-    """Close the ticket with a permanent folder: snapshots, manifests, reports, decisions, emails."""
+    """Close the ticket with a permanent folder: snapshots, manifests, reports, decisions, emails,
+    the audit trail and its chain (``chain.json``: head and events, see include.archive_chain)."""
     ticket = p.store.get(stats_id)
     if ticket.state == S.ARCHIVED:
         # The move to archived may have been applied without this task hearing so (the
@@ -900,6 +902,8 @@ def archive(p: Pipeline, stats_id: str) -> dict[str, Any]:
         where = p.archive_place(ticket)
         if not p.storage.exists(where, "audit.json"):
             p.archive_json(ticket, "audit.json", p.store.audit(stats_id))
+        if not p.storage.exists(where, CHAIN_FILE):
+            write_chain(p, stats_id)
         return {"archived": True, "already": True, "place": where.key}
     where = p.archive_place(ticket)
     kind = kind_for(ticket.kind)
@@ -921,4 +925,5 @@ def archive(p: Pipeline, stats_id: str) -> dict[str, Any]:
     p.archive_json(ticket, "ticket.json", ticket)
     p.store.transition(stats_id, S.ARCHIVED, actor="pipeline", expected=kind.done)
     p.archive_json(ticket, "audit.json", p.store.audit(stats_id))
+    write_chain(p, stats_id)  # the chain's head and events, re-verifiable from the archive
     return {"archived": True, "place": where.key}

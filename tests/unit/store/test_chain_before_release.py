@@ -4,13 +4,16 @@ which event broke it); an untampered ticket goes out."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
 from include import request_steps as steps
-from include.audit_chain import event_hash
+from include.archive_chain import CHAIN_FILE, read_archive, store_differs, verify_archive
+from include.audit_chain import GENESIS, event_hash
+from include.audit_verify import verify_archived
 from include.db import get_engine
 from include.demo import DEMO_FOLDER, write_demo_request
 from include.release import CHAIN_HELD, ChainBroken, ReleaseHeld
@@ -278,3 +281,117 @@ def test_a_changed_manifest_holds_the_placement(p, smtp_sink):
         p, smtp_sink, stats_id, S.AWAITING_OFFICERS, problem="manifest altered", seq=report.bad_seq
     )
     assert not p.storage.list_files(Place("1234567", "Input", stats_id))
+
+
+# --- the archive keeps the chain ----------------------------------------------------------------
+
+
+def _archived(p, smtp_sink):
+    stats_id = _signed_off_output(p)
+    steps.release(p, stats_id)
+    steps.archive(p, stats_id)
+    return stats_id, p.archive_place(p.store.get(stats_id))
+
+
+def test_the_archive_keeps_the_chain_head_and_verifies_alone(p, smtp_sink):
+    stats_id, where = _archived(p, smtp_sink)
+    chain, decisions, manifests = read_archive(p.storage, where)
+    report = p.store.verify_chain(stats_id)
+    assert report.ok
+    assert (chain["audit_seq"], chain["audit_head"]) == (report.events, report.head)
+    assert chain["verified"]["ok"] and chain["events"][-1]["to_state"] == "archived"
+    assert [e["hash"] for e in chain["events"]] == [e.hash for e in p.store.audit(stats_id)]
+    assert len(decisions) == 2 and set(manifests) == {1}
+    archived = verify_archive(p.storage, where)
+    assert (archived.ok, archived.events, archived.head) == (True, report.events, report.head)
+    assert store_differs(p.store, chain) is None
+
+
+def _event_where(chain, action):
+    return next(e for e in chain["events"] if e["action"] == action)
+
+
+TAMPERINGS = {
+    "an event's details": (
+        lambda c, d, m: _event_where(c, "decision")["details"].update(outcome="Request revisions"),
+        "altered",
+    ),
+    "an event removed": (lambda c, d, m: c["events"].pop(2), "removed"),
+    "the last event removed": (lambda c, d, m: c["events"].pop(), "removed"),
+    "an event re-linked": (lambda c, d, m: c["events"][3].update(prev_hash="f" * 64), "inserted"),
+    "the head moved": (lambda c, d, m: c.update(audit_head="a" * 64), "inserted"),
+    "a decision changed": (lambda c, d, m: d[0].update(outcome="Approve"), "decision altered"),
+    "a decision removed": (lambda c, d, m: d.pop(), "decision removed"),
+    "a manifest changed": (
+        lambda c, d, m: m[1]["files"][0].update(sha256="0" * 64),
+        "manifest altered",
+    ),
+    "a snapshot place changed": (
+        lambda c, d, m: c["rounds"][0].update(snapshot_place="elsewhere"),
+        "manifest altered",
+    ),
+}
+
+
+def test_each_tampering_with_the_archive_copy_is_named(p, smtp_sink):
+    _, where = _archived(p, smtp_sink)
+    for name, (tamper, problem) in TAMPERINGS.items():
+        chain, decisions, manifests = read_archive(p.storage, where)
+        tamper(chain, decisions, manifests)
+        report = verify_archived(chain, decisions, manifests)
+        assert (report.ok, report.problem) == (False, problem), name
+
+
+def test_a_tampered_archive_file_is_caught(p, smtp_sink):
+    _, where = _archived(p, smtp_sink)
+    chain = json.loads(p.storage.read_bytes(where, CHAIN_FILE))
+    victim = chain["events"][4]
+    victim["actor"] = "forger"
+    p.storage.write_bytes(where, CHAIN_FILE, json.dumps(chain).encode())
+    report = verify_archive(p.storage, where)
+    assert (report.ok, report.problem, report.bad_seq) == (False, "altered", victim["seq"])
+
+
+def test_a_store_chain_rewritten_whole_is_caught_against_the_archive(p, smtp_sink):
+    """Every hash and the ticket's head recomputed: the store verifies, the archive does not
+    agree."""
+    stats_id, where = _archived(p, smtp_sink)
+    engine = get_engine(p.settings.database_url)
+    drop_guard(engine, "audit_events")
+    with engine.begin() as conn:
+        ticket_id = conn.execute(
+            text("SELECT id FROM tickets WHERE stats_id = :s"), {"s": stats_id}
+        ).scalar_one()
+        rows = conn.execute(
+            text(
+                "SELECT id, seq, at, actor, action, from_state, to_state, details "
+                "FROM audit_events WHERE ticket_id = :t ORDER BY seq"
+            ),
+            {"t": ticket_id},
+        ).all()
+        prev = GENESIS
+        for row in rows:
+            details = row.details if isinstance(row.details, dict) else json.loads(row.details)
+            actor = "forger" if row.seq == 2 else row.actor
+            h = event_hash(
+                stats_id=stats_id,
+                seq=row.seq,
+                action=row.action,
+                actor=actor,
+                at=row.at if isinstance(row.at, datetime) else datetime.fromisoformat(row.at),
+                from_state=row.from_state,
+                to_state=row.to_state,
+                details=details,
+                prev_hash=prev,
+            )
+            conn.execute(
+                text("UPDATE audit_events SET actor = :a, prev_hash = :p, hash = :h WHERE id = :i"),
+                {"a": actor, "p": prev, "h": h, "i": row.id},
+            )
+            prev = h
+        conn.execute(
+            text("UPDATE tickets SET audit_head = :h WHERE id = :t"), {"h": prev, "t": ticket_id}
+        )
+    assert p.store.verify_chain(stats_id).ok  # the store alone cannot tell
+    chain, _, _ = read_archive(p.storage, where)
+    assert "event #2 in the store is not the archived one" in store_differs(p.store, chain)
