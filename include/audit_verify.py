@@ -41,7 +41,9 @@ class ChainReport:
     def describe(self) -> str:
         if self.ok:
             return f"{self.stats_id} ok: {self.events} events, head {self.head}"
-        where = f"event #{self.bad_seq} (row id {self.bad_event_id})" if self.bad_event_id else ""
+        where = f"event #{self.bad_seq}" if self.bad_seq is not None else ""
+        if self.bad_event_id:
+            where += f" (row id {self.bad_event_id})"
         return f"{self.stats_id} BROKEN: {self.problem} {where}: {self.detail}".replace("  ", " ")
 
 

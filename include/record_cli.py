@@ -38,6 +38,8 @@ def cmd_db_grant(args: argparse.Namespace) -> int:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from include.tickets import TicketStore, UnknownTicket
 
+    if args.archive:
+        return _verify_archives(args.stats_id)
     store = TicketStore(get_settings().database_url)
     try:
         reports = [store.verify_chain(args.stats_id)] if args.stats_id else store.verify_all()
@@ -52,6 +54,44 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     if not reports:
         print("no tickets")
     return 1 if broken else 0
+
+
+def _verify_archives(stats_id: str | None) -> int:
+    """Each archived ticket's chain.json re-verified from its archive alone, and the store's
+    chain checked to still begin with it (a chain rewritten whole, head and all)."""
+    from include.archive_chain import CHAIN_FILE, read_archive, store_differs
+    from include.audit_verify import verify_archived
+    from include.pipeline import Pipeline
+    from include.states import TicketState
+    from include.tickets import UnknownTicket
+
+    p = Pipeline()
+    try:
+        tickets = [p.store.get(stats_id)] if stats_id else []
+    except UnknownTicket as exc:
+        raise ValueError(str(exc)) from None
+    if stats_id and tickets[0].state != TicketState.ARCHIVED:
+        raise ValueError(f"{stats_id} is {tickets[0].state}, not archived: it has no archive yet")
+    tickets = tickets or p.store.find(states=[TicketState.ARCHIVED])
+    bad = 0
+    for t in tickets:
+        where = p.archive_place(t)
+        if not p.storage.exists(where, CHAIN_FILE):
+            print(f"{t.stats_id}  no {CHAIN_FILE} (archived before the archive kept the chain)")
+            continue
+        chain, decisions, manifests = read_archive(p.storage, where)
+        report = verify_archived(chain, decisions, manifests)
+        differs = store_differs(p.store, chain) if report.ok else None
+        if report.ok and differs is None:
+            print(f"{t.stats_id}  archive ok  {report.events} events  head {report.head}")
+            continue
+        bad += 1
+        print(
+            f"{report.describe()} (archive)" if not report.ok else f"{t.stats_id} BROKEN: {differs}"
+        )
+    if not tickets:
+        print("no archived tickets")
+    return 1 if bad else 0
 
 
 def add_record_parsers(sub: argparse._SubParsersAction) -> None:
@@ -76,4 +116,9 @@ def add_record_parsers(sub: argparse._SubParsersAction) -> None:
         "verify", help="recompute the chain (exit 1 naming the first broken event)"
     )
     p.add_argument("stats_id", nargs="?", metavar="STATS-ID", help="default: every ticket")
+    p.add_argument(
+        "--archive",
+        action="store_true",
+        help="verify archived tickets from their archive's chain.json, and the store against it",
+    )
     p.set_defaults(func=cmd_audit_verify)

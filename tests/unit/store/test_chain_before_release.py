@@ -395,3 +395,21 @@ def test_a_store_chain_rewritten_whole_is_caught_against_the_archive(p, smtp_sin
     assert p.store.verify_chain(stats_id).ok  # the store alone cannot tell
     chain, _, _ = read_archive(p.storage, where)
     assert "event #2 in the store is not the archived one" in store_differs(p.store, chain)
+
+
+def test_srs_audit_verify_archive(p, smtp_sink, capsys):
+    from include.cli import main
+
+    stats_id, where = _archived(p, smtp_sink)
+    assert main(["audit", "verify", "--archive"]) == 0
+    head = p.store.verify_chain(stats_id).head
+    assert f"{stats_id}  archive ok" in capsys.readouterr().out and head
+    chain = json.loads(p.storage.read_bytes(where, CHAIN_FILE))
+    chain["events"][1]["details"] = {}
+    p.storage.write_bytes(where, CHAIN_FILE, json.dumps(chain).encode())
+    assert main(["audit", "verify", "--archive", stats_id]) == 1
+    assert f"{stats_id} BROKEN: altered event #2" in capsys.readouterr().out
+    other = steps.intake(
+        p, started_by="ops", project="1234567", folder="x", requester="r_rahman", run_id="m__2"
+    ).stats_id
+    assert main(["audit", "verify", "--archive", other]) == 2  # not archived: nothing to verify
