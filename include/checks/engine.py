@@ -15,8 +15,10 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from include.checks import acro
 from include.checks import files as fl
@@ -31,6 +33,9 @@ from include.checks.request_form import (
     missing_fields,
     read_output_form,
 )
+
+if TYPE_CHECKING:
+    from include.checks.table_profile import TableProfile
 
 __all__ = ["CheckReport", "FileResult", "check_path", "folder_name_problem"]
 
@@ -458,6 +463,45 @@ def _match_form(form: OutputForm, rels: list[str]) -> dict[str, int]:
     return out
 
 
+_UNPROFILED = frozenset({"unreadable", "too_large", "link_or_escape", "unchecked_file_type"})
+
+
+def _secondary(
+    report: CheckReport,
+    entries: list[_Entry],
+    policy: CheckPolicy,
+    released: Sequence[TableProfile],
+    form: OutputForm | None,
+    form_entries: dict[str, int],
+) -> None:
+    """Secondary disclosure on the output tables (include.checks.secondary), and the form's
+    context for each output (include.checks.context); findings join their file's result."""
+    from include.checks.context import context_findings
+    from include.checks.secondary import secondary_findings
+    from include.checks.table_profile import profile_tables
+
+    paths = {e.rel: e.path for e in entries if e.problem is None}
+    by_rel = {fr.path: fr for fr in report.files}
+    for fr in report.files:
+        if fr.role != ROLE_OUTPUT or fr.path not in paths:
+            continue
+        if form is not None and fr.path in form_entries:
+            fr.findings += context_findings(form.files[form_entries[fr.path]], fr.path)
+        if ft.extension(fr.path) not in (".csv", ".tsv", ".xlsx"):
+            continue
+        if any(f.rule in _UNPROFILED for f in fr.findings):
+            continue
+        report.tables += profile_tables(
+            Path(paths[fr.path]), "", file=fr.path, sha256=fr.sha256,
+            declared_counts=policy.declared_counts.get(fr.path, ()),
+        )  # fmt: skip
+    if not report.tables:
+        return
+    for f in secondary_findings(report.tables, released, policy):
+        target = by_rel.get(f.location.file or "")
+        (target.findings if target is not None else report.findings).append(f)
+
+
 def check_path(
     path: str | os.PathLike[str],
     policy: CheckPolicy,
@@ -465,13 +509,16 @@ def check_path(
     request: bool = False,
     roles: dict[str, str] | None = None,
     incoming: bool = False,
+    released: Sequence[TableProfile] = (),
 ) -> CheckReport:
     """Check a request folder (or a single file) and return the report.
 
     `roles` maps relative paths (with '/') to "output" or "supporting"; it overrides the form.
     `request=True` also runs the request-form and folder rules (a folder is required).
     `incoming=True` (ingest, transfer): every file is placed, so none is supporting material,
-    ACRO's own files included (their JSON stays banned)."""
+    ACRO's own files included (their JSON stays banned).
+    `released`: the project's released tables; the output tables are checked against them and
+    against each other for secondary disclosure (not for incoming data, which is not released)."""
     root = Path(path)
     st = os.lstat(root)  # FileNotFoundError for a missing path, on purpose
     report = CheckReport(root=str(root))
@@ -519,6 +566,7 @@ def check_path(
     form: OutputForm | None = None
     form_rel: str | None = None
     form_roles: dict[str, str] = {}
+    form_entries: dict[str, int] = {}  # rel -> index of its form entry
     if request:
         errors: list[tuple[str, str]] = []
         for c in candidates:
@@ -571,6 +619,7 @@ def check_path(
         if form is not None and form_rel is not None:
             report.findings.extend(_form_findings(form_rel, form))
             matched = _match_form(form, [e.rel for e in entries if e.rel != form_rel])
+            form_entries = matched
             for rel, i in matched.items():
                 form_roles[_norm_name(rel)] = form.files[i].role
             counts = dict(policy.declared_counts)
@@ -620,6 +669,9 @@ def check_path(
         if entry.rel in acro_meta and role == ROLE_SUPPORTING:
             result.findings = acro.as_metadata(result.findings, entry.rel)
         report.files.append(result)
+
+    if not incoming:
+        _secondary(report, entries, policy, released, form, form_entries)
 
     if request and form is not None:
         on_form = {_norm_name(r) for r in form_roles}

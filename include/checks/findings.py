@@ -69,30 +69,70 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Related:
+    """The other table of a cross-table finding (secondary disclosure): a released table
+    (``source`` its STATS-ID, or the folder it was read from) or another file of the request
+    (``source`` empty), the cell there, and the compared cells side by side as
+    (what, value here, value there) rows."""
+
+    source: str
+    file: str
+    sheet: str | None = None
+    cell: str | None = None
+    compare: tuple[tuple[str, str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": self.source, "file": self.file}
+        if self.sheet is not None:
+            out["sheet"] = self.sheet
+        if self.cell is not None:
+            out["cell"] = self.cell
+        if self.compare:
+            out["compare"] = [list(r) for r in self.compare]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Related:
+        return cls(
+            source=data.get("source") or "",
+            file=data["file"],
+            sheet=data.get("sheet"),
+            cell=data.get("cell"),
+            compare=tuple(tuple(r) for r in data.get("compare") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class Finding:
     rule: str
     severity: Severity
     message: str
     location: Location = field(default_factory=Location)
     kind: str | None = None
+    related: Related | None = None  # cross-table findings only
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "rule": self.rule,
             "kind": self.kind,
             "severity": str(self.severity),
             "message": self.message,
             "location": self.location.to_dict(),
         }
+        if self.related is not None:
+            out["related"] = self.related.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
+        related = data.get("related")
         return cls(
             rule=data["rule"],
             kind=data.get("kind"),
             severity=Severity(data["severity"]),
             message=data["message"],
             location=Location(**data.get("location", {})),
+            related=Related.from_dict(related) if related else None,
         )
 
 

@@ -3,6 +3,9 @@
 JSON shape (exactly):
     {"verdict": "pass"|"fail",
      "files": [{"path", "role", "type", "size", "sha256", "findings": [finding...]}],
+     (a finding: {"rule", "kind", "severity", "message", "location"}; a cross-table one also
+      "related": {"source" (STATS-ID, folder or "" for this request), "file", "sheet", "cell",
+      "compare": [[what, value here, value there], ...]})
      "findings": [request-level finding...],
      "summary": {"files": n, "by_severity": {"block": n, "review": n, "info": n},
                  "by_rule": {rule: n}, "blocking": n}}
@@ -59,6 +62,9 @@ class CheckReport:
     files: list[FileResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # request-level
     root: str | None = None  # what was checked (not part of the JSON)
+    # The output tables as profiled for secondary disclosure (not part of the JSON: the ledger
+    # records them at release, the request page lists released tables sharing dimensions).
+    tables: list[Any] = field(default_factory=list)
 
     def all_findings(self) -> list[Finding]:
         return [f for fr in self.files for f in fr.findings] + list(self.findings)

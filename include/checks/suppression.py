@@ -1,0 +1,246 @@
+"""`suppression_recoverable` (block): suppressed cells that margins and other cells give away.
+
+A table's base cells (no category a total) add up to its total cells: a total row or column
+is the sum of the cells it totals. Suppressed counts are unknowns, published cells and
+totals constants, and a linear programme over that additivity (``scipy.optimize.linprog``,
+HiGHS) gives each suppressed cell's feasible range, with counts never negative and a ``<N``
+marker an upper bound. A cell whose range is narrower than the threshold is recoverable (the
+only suppressed cell in a row with a total is the simplest case: its range is one value).
+
+Other tables supply margins too: a table (of the same request, or released before) over a
+subset of the dimensions adds one equation per published cell. When they contradict the
+table (another population), they are left out. When a table's counts are rounded (all
+multiples of the rounding base), every equation holds only to within the rounding, so the
+ranges widen accordingly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from include.checks.findings import Finding, Related, Severity
+from include.checks.table_margins import count_column, dims, fmt, key_text, location
+from include.checks.table_profile import TableProfile, canonical
+
+RULE = "suppression_recoverable"
+MAX_UNKNOWNS = 200
+_BOUND = re.compile(r"<\s*(\d+(?:\.\d+)?)")
+
+
+class _System:
+    """Equations sum(unknowns) + constant == value (within ``slack``) over one table."""
+
+    def __init__(self, table: TableProfile, column: str, rounding_base: int) -> None:
+        self.table, self.column = table, column
+        self.names = dims(table)
+        totals = [table.totals.get(d) for d in table.dimensions]
+        self.base: dict[tuple, float | None] = {}
+        self.raw: dict[tuple, tuple[str, ...]] = {}
+        self.total_cells: list[tuple[tuple, float | None, tuple[str, ...]]] = []
+        for c in table.cells:
+            key = tuple(
+                None if k == t else canonical(k) for k, t in zip(c.key, totals, strict=True)
+            )
+            if None in key:
+                self.total_cells.append((key, c.values.get(column), c.key))
+            else:
+                self.base[key] = c.values.get(column)
+                self.raw[key] = c.key
+        self.unknowns: list[tuple] = [k for k, v in self.base.items() if v is None]
+        # Suppressed totals are unknowns too (a suppressed total hides nothing by itself).
+        self.unknowns += [k for k, v, _ in self.total_cells if v is None]
+        self.index = {k: i for i, k in enumerate(self.unknowns)}
+        markers = {
+            tuple(canonical(x) for x in key): m for key, col, m in table.suppressed if col == column
+        }
+        self.upper: dict[int, float] = {}
+        for key, raw in self.raw.items():
+            m = markers.get(tuple(canonical(x) for x in raw))
+            if key in self.index and m and (b := _BOUND.search(m)):
+                self.upper[self.index[key]] = float(b.group(1))
+        known = [v for v in self.base.values() if v is not None]
+        rounded = rounding_base > 1 and known and all(v % rounding_base == 0 for v in known)
+        self.half = rounding_base / 2 if rounded else 0.0
+        self.rows: list[tuple[list[int], float, float]] = []  # (unknowns, rhs, slack)
+
+    def add(self, pattern: tuple, value: float | None, total_key: tuple | None) -> None:
+        """pattern: a canonical category per dimension, or None for 'any' (a total)."""
+        members, const, terms = [], 0.0, 1
+        for key, v in self.base.items():
+            if all(p is None or p == k for p, k in zip(pattern, key, strict=True)):
+                if v is None:
+                    members.append(self.index[key])
+                else:
+                    const += v
+                    terms += 1
+        if not members and (total_key is None or total_key not in self.index):
+            return
+        if value is None:  # a suppressed total: sum(members) - total = -const
+            if total_key is None or total_key not in self.index:
+                return
+            members = [*members, -1 - self.index[total_key]]
+            value = 0.0
+        slack = self.half * terms  # each published term is off by up to half the base
+        self.rows.append((members, value - const, slack))
+
+    def own(self) -> None:
+        for key, value, _raw in self.total_cells:
+            self.add(key, value, key)
+
+    def ranges(self) -> dict[int, tuple[float, float]] | None:
+        """Each base unknown's (min, max); None when the equations cannot all hold."""
+        import numpy as np
+        from scipy.optimize import linprog
+
+        n = len(self.unknowns)
+        if not self.rows or n == 0:
+            return {}
+        a_ub, b_ub, a_eq, b_eq = [], [], [], []
+        for members, rhs, slack in self.rows:
+            row = np.zeros(n)
+            for m in members:
+                if m >= 0:
+                    row[m] += 1
+                else:
+                    row[-1 - m] -= 1
+            if slack:
+                a_ub += [row, -row]
+                b_ub += [rhs + slack, -(rhs - slack)]
+            else:
+                a_eq.append(row)
+                b_eq.append(rhs)
+        bounds = [(0, self.upper.get(i)) for i in range(n)]
+        kwargs = {
+            "A_ub": np.array(a_ub) if a_ub else None,
+            "b_ub": np.array(b_ub) if b_ub else None,
+            "A_eq": np.array(a_eq) if a_eq else None,
+            "b_eq": np.array(b_eq) if b_eq else None,
+            "bounds": bounds,
+            "method": "highs",
+        }
+        out: dict[int, tuple[float, float]] = {}
+        involved = {abs(m) if m >= 0 else -1 - m for members, _, _ in self.rows for m in members}
+        for i in sorted(involved):
+            if self.unknowns[i] not in self.raw:
+                continue  # a suppressed total's range is not reported
+            c = np.zeros(n)
+            c[i] = 1
+            lo = linprog(c, **kwargs)
+            if lo.status == 2:
+                return None  # infeasible
+            hi = linprog(-c, **kwargs)
+            if lo.status != 0:
+                continue
+            top = -hi.fun if hi.status == 0 else float("inf")
+            out[i] = (max(lo.fun, 0.0), top)
+        return out
+
+
+def _margin_rows(system: _System, other: TableProfile, column: str) -> int:
+    """Equations ``other``'s published cells add to ``system``; how many were added."""
+    names = system.names
+    other_names = dims(other)
+    if not set(other_names) <= set(names) or not set(other_names):
+        return 0
+    cats = {d: {k for key in system.base for k in (key[names.index(d)],)} for d in names}
+    totals = [other.totals.get(d) for d in other.dimensions]
+    before = len(system.rows)
+    for c in other.cells:
+        value = c.values.get(column)
+        if value is None:
+            continue
+        pattern: list[str | None] = [None] * len(names)
+        ok = True
+        for d, k, t in zip(other_names, c.key, totals, strict=True):
+            if k == t:
+                continue
+            label = canonical(k)
+            if label not in cats[d]:
+                ok = False
+                break
+            pattern[names.index(d)] = label
+        if ok:
+            system.add(tuple(pattern), value, None)
+    return len(system.rows) - before
+
+
+def suppression_findings(
+    table: TableProfile,
+    others: Sequence[TableProfile],
+    threshold: int,
+    rounding_base: int,
+) -> list[Finding]:
+    """Recoverable suppressed cells of ``table``; ``others`` may supply margins."""
+    out: list[Finding] = []
+    for column in table.counts:
+        if not any(col == column for _, col, _ in table.suppressed):
+            continue
+        system = _System(table, column, rounding_base)
+        if not system.unknowns or len(system.unknowns) > MAX_UNKNOWNS:
+            continue
+        system.own()
+        found = system.ranges() if system.rows else {}
+        if found is None:
+            found = {}
+        recovered = {i: r for i, r in found.items() if r[1] - r[0] < threshold}
+        for i, r in recovered.items():
+            out.append(_finding(table, column, system, i, r, threshold, None))
+        # Other tables' cells as margins, one table at a time (so the finding can name it).
+        own_rows = list(system.rows)
+        for other in others:
+            if other is table or (other.sha256 and other.sha256 == table.sha256):
+                continue
+            col = count_column(other, table)
+            if col is None:
+                continue
+            system.rows = list(own_rows)
+            if not _margin_rows(system, other, col):
+                continue
+            more = system.ranges()
+            if not more:
+                continue  # contradicts this table (another population), or nothing bounded
+            for i, r in more.items():
+                if i in recovered or r[1] - r[0] >= threshold:
+                    continue
+                recovered[i] = r
+                out.append(_finding(table, column, system, i, r, threshold, other))
+    return out
+
+
+def _finding(
+    table: TableProfile,
+    column: str,
+    system: _System,
+    i: int,
+    span: tuple[float, float],
+    threshold: int,
+    other: TableProfile | None,
+) -> Finding:
+    key = system.unknowns[i]
+    raw = system.raw[key]
+    lo, hi = round(span[0], 6), round(span[1], 6)
+    what = key_text(table.dimensions, raw)
+    value = f"exactly {fmt(lo)}" if hi - lo < 1e-6 else f"between {fmt(lo)} and {fmt(hi)}"
+    by = (
+        "this table's own totals and cells"
+        if other is None
+        else f"this table with {other.file}"
+        + (f" [{other.sheet}]" if other.sheet else "")
+        + (f" ({other.source})" if other.source and other.source != table.source else "")
+        + " as its margin"
+    )
+    message = (
+        f"the suppressed count for {what} (column {column!r}) can be worked out from {by}: it "
+        f"is {value}, a range narrower than this project's minimum of {threshold}; suppress "
+        "further cells (secondary suppression) or the totals, or combine categories"
+    )
+    related = None
+    if other is not None:
+        related = Related(
+            other.source, other.file, other.sheet, None, ((what, "suppressed", value),)
+        )
+    return Finding(
+        RULE, Severity.BLOCK, message, location(table, raw, column), "cross_table" if other else
+        "margins", related,
+    )  # fmt: skip
