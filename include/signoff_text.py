@@ -48,6 +48,7 @@ def signoff_body(p: Any, ticket: Ticket, what: str, *, officer: bool) -> str:
         ]
         if len(checks["blocking"]) > 15:
             lines.append(f"- … and {len(checks['blocking']) - 15} more in the full report")
+        lines += cross_table_lines(checks["blocking"])
     files = checks.get("files", [])
     if files:
         lines += ["", "Files: " + ", ".join(f"`{f['path']}` ({f['role']})" for f in files)]
@@ -80,3 +81,41 @@ def changes_since_last_round(ticket: Ticket) -> str:
         if changes[label]
     ]
     return "; ".join(parts) + "." if parts else "no file changed (every hash is the same)."
+
+
+MAX_CROSS_TABLE = 5
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def cross_table_lines(findings: list[dict[str, Any]]) -> list[str]:
+    """Cross-table findings (those with ``related``) as compact two-column tables: this
+    request's table and cell beside the other table's (a released one by STATS-ID)."""
+    crossed = [f for f in findings if f.get("related")]
+    if not crossed:
+        return []
+    lines = ["", "Cross-table findings (this request beside the other table):"]
+    for f in crossed[:MAX_CROSS_TABLE]:
+        rel, loc = f["related"], f.get("location") or {}
+        here = loc.get("file", "?") + (f" [{loc['sheet']}]" if loc.get("sheet") else "")
+        here_cell = loc.get("cell") or (f"row {loc['row']}" if loc.get("row") else "")
+        there = (rel.get("source") + ": " if rel.get("source") else "") + rel.get("file", "?")
+        there += f" [{rel['sheet']}]" if rel.get("sheet") else ""
+        lines += [
+            "",
+            f"`{f['rule']}`{'/' + f['kind'] if f.get('kind') else ''}",
+            "",
+            "| | This request | Other table |",
+            "|---|---|---|",
+            f"| Table | {_cell(here)} | {_cell(there)} |",
+            f"| Cell | {_cell(here_cell)} | {_cell(rel.get('cell') or '')} |",
+        ]
+        for what, this, other in rel.get("compare") or ():
+            lines.append(f"| {_cell(what)} | {_cell(this)} | {_cell(other)} |")
+    if len(crossed) > MAX_CROSS_TABLE:
+        lines.append(
+            f"… and {len(crossed) - MAX_CROSS_TABLE} more cross-table findings in the report"
+        )
+    return lines

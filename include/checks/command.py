@@ -30,7 +30,19 @@ def add_check_parser(subparsers) -> argparse.ArgumentParser:
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH", help="request folder or single file")
-    p.add_argument("--project", metavar="NUMBER", help="use this project's SDC policy")
+    p.add_argument(
+        "--project",
+        metavar="NUMBER",
+        help="use this project's SDC policy and check against its released tables (the ledger)",
+    )
+    p.add_argument(
+        "--released",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="check against the tables in this folder of previously released files instead of "
+        "the ledger (offline use); repeatable",
+    )
     p.add_argument(
         "--threshold", type=int, metavar="N", help="minimum count (overrides the project's)"
     )
@@ -76,6 +88,31 @@ def _policy(args: argparse.Namespace) -> CheckPolicy:
     return replace(policy, **changes) if changes else policy
 
 
+def _released(args: argparse.Namespace, path: Path) -> list:
+    """The released tables to check against: every table under each --released folder
+    (source: the folder), else the project's ledger when --project is given."""
+    from include.checks.table_profile import profile_tables
+
+    folders = list(getattr(args, "released", None) or [])
+    if folders:
+        out = []
+        for folder in folders:
+            root = Path(folder)
+            if not root.is_dir():
+                raise ValueError(f"--released {folder}: not a folder")
+            for file in sorted(root.rglob("*")):
+                if file.is_file() and not file.is_symlink():
+                    out += profile_tables(file, str(root), file=file.relative_to(root).as_posix())
+        return out
+    if getattr(args, "project", None):
+        from include.release_ledger import released_tables
+        from include.settings import get_settings
+        from include.tickets import TicketStore
+
+        return released_tables(TicketStore(get_settings().database_url), str(args.project))
+    return []
+
+
 def run_check(args: argparse.Namespace) -> int:
     from include.checks.engine import check_path
     from include.checks.report import render
@@ -95,7 +132,11 @@ def run_check(args: argparse.Namespace) -> int:
     request = bool(getattr(args, "request", False))
     if request and not path.is_dir():
         return _err("--request needs the request folder, not a single file")
-    report = check_path(path, policy, request=request)
+    try:
+        released = _released(args, path)
+    except (LookupError, ValueError, OSError) as exc:
+        return _err(str(exc))
+    report = check_path(path, policy, request=request, released=released)
     out = render(report, fmt)
     stream = getattr(sys.stdout, "buffer", None)
     if stream is not None:
