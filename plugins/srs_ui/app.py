@@ -540,6 +540,7 @@ def request_page(
 ) -> HTMLResponse:
     """One request: files, check report, decisions, audit trail and its Airflow runs."""
     from include.checks.findings import sort_findings
+    from include.release_ledger import page_view
     from include.request_rounds import round_changes
     from include.states import BLOCKED_STATES, OPEN_STATES
 
@@ -571,6 +572,7 @@ def request_page(
         progress=[progress[n] for n in sorted(progress)],
         audit=audit,
         runs=_airflow_runs(ticket, links),
+        ledger=page_view(p, ticket, rnd, report),
     )
 
 
