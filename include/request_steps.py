@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from include import request_rounds
+from include import release_ledger, request_rounds
 from include.access import start_refusal
 from include.archive_chain import CHAIN_FILE, write_chain
 from include.eligibility import Refusal
@@ -922,6 +922,8 @@ def archive(p: Pipeline, stats_id: str) -> dict[str, Any]:
                     where, f"round{rnd}/{suffix}", p.storage.read_bytes(src, f"{folder}.{suffix}")
                 )
     p.archive_json(ticket, "decisions.json", p.store.decisions(stats_id))
+    # The tables this request released, as the project's ledger recorded them (issue #13).
+    p.archive_json(ticket, "ledger.json", release_ledger.ledger_json(p.store, stats_id))
     p.archive_json(ticket, "ticket.json", ticket)
     p.store.transition(stats_id, S.ARCHIVED, actor="pipeline", expected=kind.done)
     p.archive_json(ticket, "audit.json", p.store.audit(stats_id))

@@ -540,7 +540,7 @@ def request_page(
 ) -> HTMLResponse:
     """One request: files, check report, decisions, audit trail and its Airflow runs."""
     from include.checks.findings import sort_findings
-    from include.release_ledger import page_view
+    from include.ledger_page import page_view
     from include.request_rounds import round_changes
     from include.states import BLOCKED_STATES, OPEN_STATES
 
