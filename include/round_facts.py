@@ -3,9 +3,9 @@ spelled them (``run_r{n}``, ``run_started``/``run_started_r{n}``, ``snapshot_r{n
 ``checks_r{n}``, ``placed_r{n}``).
 
 Each fact is a plain dict of its canonical content: what the round row holds, what the audit
-event's digest covers. The bag reader is used by the data migration, by ``set_fields`` (which
-still accepts the bag keys, so callers not yet switched to the typed writers fill the rounds
-too) and by chain verification (events written before the rounds existed carry the bag value).
+event's digest covers. The bag reader is kept for what was written before the rounds existed:
+the data migration (revision 0002) and chain verification (old events carry the bag value);
+``bag_key`` also lets the store refuse those keys in a ticket's free-form details.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ from include.audit_chain import GENESIS, as_json, decision_digest, digest, event
 from include.audit_verify import ChainReport, orphaned, verify_ticket
 from include.db import session_scope
 from include.round_facts import (
+    bag_key,
     checks_fact,
-    facts_from_bag,
     folder_version,
     placement_fact,
     run_fact,
@@ -133,8 +133,11 @@ class Ticket:
 
     @property
     def run_id(self) -> str:
-        """The Airflow run of the current round (DESIGN.md principle 2)."""
-        return f"{self.stats_id}-r{self.round}"
+        """The Airflow run of the current round (DESIGN.md principle 2): the one its intake
+        recorded (a run started from Airflow's trigger form is ``manual__…``), else the run
+        the round is started as, ``<STATS-ID>-r<n>``."""
+        recorded = self.current_round.run_id if self.current_round else None
+        return recorded or f"{self.stats_id}-r{self.round}"
 
     @property
     def is_open(self) -> bool:
@@ -224,6 +227,38 @@ def _decision(row: DecisionRow, files: Sequence[tuple[str, str]]) -> Decision:
 def _refuse_if_closed(stats_id: str, current: TicketState, what: str) -> None:
     if current == TicketState.CLOSED_PROJECT_ENDED:
         raise TicketClosed(f"{stats_id} was closed because its project ended; it cannot be {what}")
+
+
+def _refuse_round_keys(details: dict[str, Any] | None) -> None:
+    """A round's named facts live in its row, written by the typed writers; the free-form
+    ``details`` never spell them again (``run_r1``, ``snapshot_r2``...), so no caller can go
+    back to the bag."""
+    named = sorted(k for k in details or {} if bag_key(k) is not None)
+    if named:
+        raise TicketError(
+            f"details key(s) {named} name a round's fact; record it with the store's typed "
+            "writers (record_run, record_trigger, record_snapshot, record_checks, "
+            "record_placement; include.request_rounds for the steps)"
+        )
+
+
+def _pending_trigger(s: Session, row: TicketRow, number: int) -> str | None:
+    """The run the intake sweep started for round ``number`` before that round began (a
+    revised folder): the latest audit event that recorded it (``record_trigger``), or an event
+    written before the rounds existed that spelled it ``run_started_r{n}``."""
+    found = None
+    events = s.scalars(
+        select(AuditEventRow.details)
+        .where(AuditEventRow.ticket_id == row.id)
+        .order_by(AuditEventRow.seq, AuditEventRow.id)
+    )
+    for d in events:
+        d = d or {}
+        if d.get("fact") == "trigger" and d.get("round") == number:
+            found = d.get("run_id") if isinstance(d.get("run_id"), str) else found
+        elif isinstance(d.get(f"run_started_r{number}"), str):
+            found = d[f"run_started_r{number}"]
+    return found
 
 
 def _is_open_folder_clash(exc: IntegrityError) -> bool:
@@ -368,6 +403,7 @@ class TicketStore:
         """
         if kind not in KINDS:
             raise TicketError(f"unknown request kind {kind!r}; expected one of {', '.join(KINDS)}")
+        _refuse_round_keys(details)
 
         def work(s: Session) -> Ticket:
             now = utcnow()
@@ -466,6 +502,19 @@ class TicketStore:
         if found is None:
             raise TicketError(f"{stats_id} has no round {number}")
         return found
+
+    def round_of_run(self, run_id: str, *, kind: str | None = None) -> tuple[str, int] | None:
+        """(STATS-ID, round) of the round whose intake ``run_id`` did, if any."""
+        with session_scope(self.url) as s:
+            q = (
+                select(TicketRow.stats_id, RoundRow.number)
+                .join(RoundRow, RoundRow.ticket_id == TicketRow.id)
+                .where(RoundRow.run_id == run_id)
+            )
+            if kind is not None:
+                q = q.where(TicketRow.kind == kind)
+            found = s.execute(q.order_by(TicketRow.id, RoundRow.number).limit(1)).first()
+            return (str(found[0]), int(found[1])) if found else None
 
     def find(
         self,
@@ -627,24 +676,20 @@ class TicketStore:
             check_transition(current, TicketState.CHECKING)
             now = utcnow()
             number = row.round + 1
-            # Still kept in the bag for callers not yet reading rounds (Ticket.folders_used does).
-            used = [*(row.details or {}).get("folders", []), row.folder, folder]
-            row.details = {**(row.details or {}), "folders": list(dict.fromkeys(used))}
             row.round, row.folder, row.queued_at, row.updated_at = number, folder, now, now
             row.state = TicketState.CHECKING.value
-            rnd = RoundRow(
-                number=number,
-                folder=folder,
-                folder_version=folder_version(folder),
-                started_at=now,
-                updated_at=now,
-            )
-            row.rounds.append(rnd)
-            # Facts the bag already holds for this round (the sweep starts the run of a `_v2`
-            # folder, recording run_started_r2, before the round begins) join its row now.
-            for (n, fact), content in facts_from_bag(row.details).items():
-                if n == number:
-                    _set_fact(s, rnd, fact, content, now, once=False)
+            # A database migrated from the bag may already hold this round's row (its trigger
+            # was recorded before the round began): it is this round.
+            rnd = next((r for r in row.rounds if r.number == number), None)
+            if rnd is None:
+                rnd = RoundRow(number=number, started_at=now)
+                row.rounds.append(rnd)
+            rnd.folder, rnd.folder_version, rnd.updated_at = folder, folder_version(folder), now
+            # The sweep starts the run of a revised (`_v2`) folder before its round begins;
+            # the trigger it recorded then joins the round's row now.
+            pending = _pending_trigger(s, row, number)
+            if pending is not None and rnd.triggered_run_id is None:
+                rnd.triggered_run_id = pending
             _append(
                 s,
                 row,
@@ -661,12 +706,11 @@ class TicketStore:
         return self._write(f"starting the next round of {stats_id}", work)
 
     def set_fields(self, stats_id: str, *, actor: str, action: str, **changes: Any) -> Ticket:
-        """Set non-state fields (assigned_officers, details keys), with an audit event.
+        """Set non-state fields (assigned_officers, free-form details keys), with an audit event.
 
         Read, merge and write are one compare-and-set: a concurrent writer's keys are never lost
-        (the loser re-reads and merges again). Bag keys naming a round fact (``snapshot_r2``...)
-        are also written into that round's row; the typed writers (``record_snapshot``...) are
-        the way forward.
+        (the loser re-reads and merges again). A round's facts are not details: keys that name
+        one (``run_r1``, ``snapshot_r2``...) are refused; the typed writers record them.
         """
         allowed = {"assigned_officers", "details", "destination_project"}
         unknown = set(changes) - allowed
@@ -674,6 +718,7 @@ class TicketStore:
             raise TicketError(
                 f"cannot set {sorted(unknown)} through set_fields(); states change by transition()"
             )
+        _refuse_round_keys(changes.get("details"))
 
         def work(s: Session) -> Ticket:
             row = self._row(s, stats_id)
@@ -685,14 +730,6 @@ class TicketStore:
             if "details" in changes:
                 row.details = {**(row.details or {}), **changes["details"]}
                 audit.update(changes["details"])
-                for (number, fact), content in facts_from_bag(changes["details"]).items():
-                    rnd = next((r for r in row.rounds if r.number == number), None)
-                    if rnd is None:
-                        continue
-                    report = None
-                    if fact == "checks" and rnd.snapshot_place:
-                        report = rnd.snapshot_place.rsplit("/", 1)[0]  # beside the snapshot
-                    _set_fact(s, rnd, fact, content, now, report_place=report, once=False)
             if "destination_project" in changes:
                 row.destination_project = changes["destination_project"]
                 audit["destination_project"] = row.destination_project
@@ -717,13 +754,40 @@ class TicketStore:
         self, stats_id: str, number: int, run_id: str, *, actor: str = "intake"
     ) -> Round:
         """The Airflow run that did round ``number``'s intake (recorded once)."""
-        return self._record(stats_id, number, "run", run_fact(run_id), actor, "run_recorded")
+        extra = {"run_id": run_id}
+        return self._record(stats_id, number, "run", run_fact(run_id), actor, "run_recorded", extra)
 
     def record_trigger(
-        self, stats_id: str, number: int, run_id: str, *, actor: str = "intake_sweep"
-    ) -> Round:
-        """The run the intake sweep started for round ``number`` (recorded once)."""
-        return self._record(stats_id, number, "trigger", run_fact(run_id), actor, "run_triggered")
+        self,
+        stats_id: str,
+        number: int,
+        run_id: str,
+        *,
+        actor: str = "intake_sweep",
+        folder: str | None = None,
+    ) -> Round | None:
+        """The run the intake sweep started for round ``number`` (recorded once).
+
+        The sweep starts the run of a revised folder before its round begins (the run's intake
+        begins it): for ``number`` one past the ticket's round the trigger is an audit event
+        only, which ``start_round`` moves into the new round's row; None is returned then.
+        """
+        extra = {"run_id": run_id, **({"folder": folder} if folder is not None else {})}
+        content = run_fact(run_id)
+
+        def work(s: Session) -> Round | None:
+            row = self._row(s, stats_id)
+            if number == row.round + 1 and all(r.number != number for r in row.rounds):
+                if _pending_trigger(s, row, number) != run_id:
+                    digested = {"round": number, "fact": "trigger", "digest": digest(content)}
+                    _append(s, row, actor=actor, action="run_triggered", details=digested | extra)
+                    s.flush()
+                return None
+            return self._record_fact(
+                s, row, number, "trigger", content, actor, "run_triggered", extra
+            )
+
+        return self._write(f"recording the trigger of {stats_id} round {number}", work)
 
     def record_snapshot(
         self, stats_id: str, number: int, place: str, manifest: Manifest, *, actor: str = "pipeline"
@@ -783,22 +847,33 @@ class TicketStore:
     ) -> Round:
         def work(s: Session) -> Round:
             row = self._row(s, stats_id)
-            rnd = _round_row(row, number)
-            now = utcnow()
-            if _set_fact(
-                s, rnd, fact, content, now, report_place=report_place, once=fact != "checks"
-            ):
-                details = {
-                    "round": number,
-                    "fact": fact,
-                    "digest": digest(content),
-                    **(extra or {}),
-                }
-                _append(s, row, actor=actor, action=action, details=details, at=now)
-                s.flush()
-            return round_from_row(rnd)
+            return self._record_fact(
+                s, row, number, fact, content, actor, action, extra, report_place
+            )
 
         return self._write(f"recording the {fact} of {stats_id} round {number}", work)
+
+    @staticmethod
+    def _record_fact(
+        s: Session,
+        row: TicketRow,
+        number: int,
+        fact: str,
+        content: dict[str, Any],
+        actor: str,
+        action: str,
+        extra: dict[str, Any] | None = None,
+        report_place: str | None = None,
+    ) -> Round:
+        """Write the fact into round ``number``'s row and audit it with its digest (nothing
+        when the row already says exactly that)."""
+        rnd = _round_row(row, number)
+        now = utcnow()
+        if _set_fact(s, rnd, fact, content, now, report_place=report_place, once=fact != "checks"):
+            details = {"round": number, "fact": fact, "digest": digest(content), **(extra or {})}
+            _append(s, row, actor=actor, action=action, details=details, at=now)
+            s.flush()
+        return round_from_row(rnd)
 
     def record_decision(
         self,

@@ -27,6 +27,7 @@ from tests.fixtures.s3 import s3_client
 REPO = Path(__file__).resolve().parents[2]
 BIG = 20 * 1024 * 1024  # three of these: multipart uploads (8 MiB parts) are under way when killed
 
+
 def _request(p: Pipeline):
     write_demo_request(p.storage)
     src = Place(DEMO_PROJECT, "Ready for Checking", DEMO_FOLDER)
@@ -36,7 +37,11 @@ def _request(p: Pipeline):
         p.storage.write_bytes(src, f"supporting/small_{i:02d}.txt", b"small file %d\n" % i)
     want = p.storage.manifest(src)
     stats_id = out.intake(
-        p, started_by="ops", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman",
+        p,
+        started_by="ops",
+        project=DEMO_PROJECT,
+        folder=DEMO_FOLDER,
+        requester="r_rahman",
         run_id="manual__kill",
     ).stats_id
     return want, stats_id
@@ -45,8 +50,11 @@ def _request(p: Pipeline):
 def _kill_when(stats_id: str, ready) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", STEP, stats_id], cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-c", STEP, stats_id],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -54,7 +62,9 @@ def _kill_when(stats_id: str, ready) -> None:
             if ready():
                 break
             time.sleep(0.005)
-        assert proc.poll() is None, f"the copy ended before it could be killed: {proc.stdout.read()}"
+        assert proc.poll() is None, (
+            f"the copy ended before it could be killed: {proc.stdout.read()}"
+        )
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -74,7 +84,7 @@ def _local_case(p: Pipeline) -> None:
     _kill_when(stats_id, lambda: any(f.name.startswith("big_1") for f in staged()))
     assert staged()  # the kill really was mid-copy
     t = p.store.get(stats_id)
-    assert "snapshot_r1" not in t.details
+    assert t.current_round.snapshot is None
     assert not p.storage.exists(out.snapshot_place(t))  # nothing visible at the destination
 
     out.take_snapshot(Pipeline(), stats_id)  # the retry
@@ -128,7 +138,10 @@ def test_sigkill_mid_copy_then_retry_leaves_one_verified_snapshot(backend_pipeli
     staging = f".srs-staging/projects/{DEMO_PROJECT}/Output/{stats_id}/"
 
     def staged() -> list[str]:
-        return [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=staging).get("Contents", [])]
+        return [
+            o["Key"]
+            for o in client.list_objects_v2(Bucket=bucket, Prefix=staging).get("Contents", [])
+        ]
 
     def uploads() -> list[str]:
         return [u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
@@ -138,7 +151,7 @@ def test_sigkill_mid_copy_then_retry_leaves_one_verified_snapshot(backend_pipeli
     assert left_staged or left_uploads  # the kill really was mid-copy
 
     t = p.store.get(stats_id)
-    assert "snapshot_r1" not in t.details  # nothing partial recorded, so nothing checked
+    assert t.current_round.snapshot is None  # nothing partial recorded, so nothing checked
     workspace = f"projects/{DEMO_PROJECT}/Output/{stats_id}/"
     assert client.list_objects_v2(Bucket=bucket, Prefix=workspace).get("KeyCount", 0) == 0
 

@@ -130,7 +130,11 @@ def test_snapshot_interrupted_by_s3_is_never_checked_and_retry_completes(
     src = Place(DEMO_PROJECT, "Ready for Checking", DEMO_FOLDER)
     want = p.storage.manifest(src)
     stats_id = out.intake(
-        p, started_by="ops", project=DEMO_PROJECT, folder=DEMO_FOLDER, requester="r_rahman",
+        p,
+        started_by="ops",
+        project=DEMO_PROJECT,
+        folder=DEMO_FOLDER,
+        requester="r_rahman",
         run_id="manual__s3",
     ).stats_id
     bad = faulty(p, proxy, after=after, op=op, mode=mode)
@@ -138,11 +142,11 @@ def test_snapshot_interrupted_by_s3_is_never_checked_and_retry_completes(
         out.take_snapshot(bad, stats_id)
     assert not isinstance(failed.value, AssertionError)
     t = p.store.get(stats_id)
-    assert "snapshot_r1" not in t.details and t.state == S.RECEIVED
+    assert t.current_round.snapshot is None and t.state == S.RECEIVED
     with pytest.raises(StorageError, match="no verified snapshot"):
         out.run_checks(p, stats_id)  # never checks what the failed copy left
     assert p.store.get(stats_id).state == S.RECEIVED
-    assert "checks_r1" not in p.store.get(stats_id).details
+    assert p.store.get(stats_id).current_round.checks is None
 
     proxy.mode = "pass"
     out.take_snapshot(bad, stats_id)  # the retry, through the same (now healthy) path
@@ -162,11 +166,18 @@ def _ingest_awaiting_placement(p: Pipeline) -> str:
     from tests.unit.core.test_ingest_transfer import FOLDER, lay_out, passes
 
     landing = Place(DEMO_PROJECT, INGEST, FOLDER)
-    rows = b"".join(b"E1200000%d,%d,%d\n" % (r % 9 + 1, 2000 + r % 24, 3000 + r) for r in range(8000))
+    rows = b"".join(
+        b"E1200000%d,%d,%d\n" % (r % 9 + 1, 2000 + r % 24, 3000 + r) for r in range(8000)
+    )
     files = {f"lookup_{i:02d}.csv": b"region,year,energy_use_kwh\n" + rows for i in range(10)}
     lay_out(p, landing, files, listed=[(name, ["region", "year"]) for name in files])
     stats_id = out.intake(
-        p, kind="ingest", started_by="ops", project=DEMO_PROJECT, folder=FOLDER, requester="r_rahman",
+        p,
+        kind="ingest",
+        started_by="ops",
+        project=DEMO_PROJECT,
+        folder=FOLDER,
+        requester="r_rahman",
         run_id="manual__place",
     ).stats_id
     out.take_snapshot(p, stats_id)
@@ -205,12 +216,14 @@ def test_placement_interrupted_by_s3_leaves_nothing_in_input_and_retry_verifies(
     proxy.mode = "pass"
     assert keys(p, input_prefix) == [], "a partial placement is visible in Input/"
     t = p.store.get(stats_id)
-    assert t.state == S.PLACING and "placed_r1" not in t.details
+    assert t.state == S.PLACING and t.current_round.placement is None
     assert p.storage.exists(Place(DEMO_PROJECT, INGEST, t.folder))  # landing kept
 
     out.place(bad, stats_id)
     t = p.store.get(stats_id)
-    assert t.state == S.PLACED and t.details["placed_r1"]["verified"]
+    assert (
+        t.state == S.PLACED and t.current_round.placement.place == placement(t).child(t.folder).key
+    )
     target = placement(t)
     assert p.storage.verify(target.child(t.folder), manifest) == []
     assert keys(p, input_prefix) == sorted(

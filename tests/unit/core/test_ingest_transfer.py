@@ -152,7 +152,7 @@ def test_ingest_placed_in_input_with_manifest_and_landing_cleared(p, smtp_sink):
     assert {f"round1/{FOLDER}/lookup.csv", "round1/manifest.json", "round1/check.json"} <= kept
     assert {"decisions.json", "ticket.json", "audit.json", "emails/placed.eml"} <= kept
     actions = [e.action for e in p.store.audit(t.stats_id)]
-    assert {"placed_and_verified", "landing_cleared", "decision"} <= set(actions)
+    assert {"placement_recorded", "landing_cleared", "decision"} <= set(actions)
 
 
 def test_ingest_blocked_for_superfluous_column(p, smtp_sink):
