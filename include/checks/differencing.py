@@ -31,7 +31,7 @@ from include.checks.table_margins import (
     margins,
     shown,
 )
-from include.checks.table_profile import TableProfile
+from include.checks.table_profile import TableProfile, canonical
 
 RULE = "differencing"
 MAX_PER_PAIR = 20  # findings listed per pair of tables
@@ -146,7 +146,8 @@ def _nested(
         groups_a = _by_rest(ma)
         groups_b = _by_rest(mb)
         for rest in sorted(set(groups_a) & set(groups_b)):
-            ga, gb = groups_a[rest], groups_b[rest]
+            ga = {_label(a, d, k): v for k, v in groups_a[rest].items()}
+            gb = {_label(b, d, k): v for k, v in groups_b[rest].items()}
             prefix = shown(a, over[:-1], rest) + ", " if rest else ""
             bands_a, bands_b = _bands(ga), _bands(gb)
             if bands_a is not None and bands_b is not None:
@@ -155,6 +156,16 @@ def _nested(
             if not set(cats_a) & set(cats_b):
                 yield from _parts(a, b, col_a, col_b, d, prefix, ga, gb, threshold)
                 yield from _parts(b, a, col_b, col_a, d, prefix, gb, ga, threshold, flip=True)
+
+
+def _label(profile: TableProfile, dim: str, label: str) -> str:
+    """The table's own spelling of a canonical category label."""
+    for d in profile.dimensions:
+        if canonical(d) == dim:
+            for k in profile.categories.get(d, ()):
+                if canonical(k) == label:
+                    return k
+    return label
 
 
 def _by_rest(m: dict[tuple, MarginCell]) -> dict[tuple, dict[str, MarginCell]]:

@@ -60,6 +60,7 @@ class _System:
             if key in self.index and m and (b := _BOUND.search(m)):
                 self.upper[self.index[key]] = float(b.group(1))
         known = [v for v in self.base.values() if v is not None]
+        known += [v for _, v, _ in self.total_cells if v is not None]
         rounded = rounding_base > 1 and known and all(v % rounding_base == 0 for v in known)
         self.half = rounding_base / 2 if rounded else 0.0
         self.rows: list[tuple[list[int], float, float]] = []  # (unknowns, rhs, slack)
