@@ -143,3 +143,45 @@ def test_a_second_request_with_safe_differences_is_not_flagged(p, change):
     _second_request(p, second_folder, table.encode())
     _, summary = to_signoff(p, second_folder, run_id="manual__2")
     assert "differencing" not in _rules(summary), summary["blocking"]
+
+
+def test_the_request_page_lists_the_released_table_and_the_finding_side_by_side(p):
+    srs_ui = pytest.importorskip("srs_ui.app", reason="the UI plugin needs Airflow's API server")
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    first = released(p)
+    second_folder = "2026_11_27_EnergyUseByTenureAgain_v1"
+    _second_request(p, second_folder, _demo_table(p).replace(*ONE_CELL_CHANGED).encode())
+    second, _ = to_signoff(p, second_folder, run_id="manual__2")
+
+    class Ops:  # an Airflow admin: operations, sees every request
+        role = "admin"
+
+        def get_name(self) -> str:
+            return "ops_person"
+
+    class NoHitl:
+        def answered_tasks(self, dag_id: str, run_id: str) -> set[str]:
+            return set()
+
+    site = FastAPI()
+    site.mount(srs_ui.URL_PREFIX, srs_ui.app)
+    srs_ui.app.dependency_overrides[srs_ui.get_user] = Ops
+    srs_ui.app.dependency_overrides[srs_ui.get_hitl] = NoHitl
+    try:
+        with TestClient(site) as c:
+            page = c.get(f"/srs/requests/{second}").text
+            first_page = c.get(f"/srs/requests/{first}").text
+    finally:
+        srs_ui.app.dependency_overrides.clear()
+    section = page.split("sharing dimensions with this one", 1)[1].split("<h2>Decisions", 1)[0]
+    shared = section.split("Cross-table findings", 1)[0]
+    assert f"/srs/requests/{first}" in shared and "energy_by_tenure_region.csv" in shared
+    assert '<span class="pill">region</span><span class="pill">tenure</span>' in shared
+    cross = section.split("Cross-table findings", 1)[1]
+    assert "differencing" in cross and "This request" in cross
+    assert f"<th>{first}</th>" in cross  # the released table's column names its STATS-ID
+    # The first request's page: the second is not released, so nothing shares its dimensions.
+    first_section = first_page.split("sharing dimensions with this one", 1)[1]
+    assert "No released table of project" in first_section.split("<h2>Decisions", 1)[0]
