@@ -36,11 +36,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.exceptions import HTTPException
 
 from include import access
+from include.request_kinds import DAG_OF_KIND
 from srs_ui.airflow_hitl import AirflowHitl, get_hitl
 
 URL_PREFIX = "/srs"
 NAV_ROUTE = "srs-requests"  # the Airflow UI shows the queue at /plugin/srs-requests
-DAG_IDS = {"output": "output_request", "ingest": "ingest_request", "transfer": "transfer_request"}
 PAGE_SIZE = 50  # tickets per page of each list of the queue
 _PROJECT = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _RUN_OF_ROUND = re.compile(r"^(STATS\d{5,})-r(\d+)$")
@@ -397,10 +397,10 @@ def _readable_ticket(p: Any, who: access.Reader, stats_id: str):
 
 def _officer_answers_in_airflow(hitl: AirflowHitl, ticket: Any) -> int:
     """Officers of the current round Airflow has an answer from (0 if it cannot be read)."""
-    dag_id = DAG_IDS.get(ticket.kind)
-    run_id = ticket.details.get(f"run_r{ticket.round}") or ticket.run_id
+    dag_id = DAG_OF_KIND.get(ticket.kind)
     if dag_id is None:
         return 0
+    run_id = ticket.run_id  # the run its intake recorded (a trigger form's manual__...)
     try:
         answered = hitl.answered_tasks(dag_id, run_id)
     except Exception:  # noqa: BLE001 - the store's count stands; a page never fails over this
@@ -430,19 +430,15 @@ def _round_or_404(ticket: Any, round: int | None) -> int:
 
 
 def _round_folder(ticket: Any, rnd: int) -> str:
-    snapshot = ticket.details.get(f"snapshot_r{rnd}") or {}
-    return snapshot.get("folder") or ticket.folder
+    found = ticket.round_of(rnd)
+    return found.folder if found else ticket.folder
 
 
 def _reports_place(ticket: Any, rnd: int):
     """Where the pipeline keeps a round's ``<folder>.check.json|html``: outputs in
-    ``Output/<STATS-ID>/``, ingest and transfer in their quarantine (the core decides)."""
-    from include.storage import Place
+    ``Output/<STATS-ID>/``, ingest and transfer in their quarantine (the kind decides)."""
+    from include.request_kinds import reports_place
 
-    try:
-        from include.request_kinds import reports_place
-    except ImportError:  # a core without per-kind workspaces: outputs' place
-        return Place(ticket.project, "Output", ticket.stats_id)
     return reports_place(ticket, rnd)
 
 
@@ -471,14 +467,14 @@ def _load_report(p: Any, ticket: Any, rnd: int) -> tuple[Any, str | None]:
 
 def _files(ticket: Any, rnd: int, report: Any) -> list[dict[str, Any]]:
     """The round's files: path, role, type, size and SHA-256, from the snapshot manifest."""
-    checks = ticket.details.get(f"checks_r{rnd}") or {}
-    described = {f.get("path"): f for f in checks.get("files", []) if isinstance(f, dict)}
+    found = ticket.round_of(rnd)
+    checks = found.checks if found else None
+    described = {f.get("path"): f for f in (checks.files if checks else ()) if isinstance(f, dict)}
     in_report = {fr.path: fr for fr in report.files} if report else {}
-    snapshot = ticket.details.get(f"snapshot_r{rnd}") or {}
-    manifest = (snapshot.get("manifest") or {}).get("files") or []
+    manifest = found.snapshot.manifest if found and found.snapshot else ()
     rows = []
     for entry in manifest:
-        path = entry.get("path", "")
+        path = entry.path
         fr = in_report.get(path)
         info = described.get(path) or {}
         rows.append(
@@ -486,8 +482,8 @@ def _files(ticket: Any, rnd: int, report: Any) -> list[dict[str, Any]]:
                 "path": path,
                 "role": info.get("role") or (fr.role if fr else ""),
                 "type": info.get("type") or (fr.type if fr else ""),
-                "size": entry.get("size"),
-                "sha256": entry.get("sha256", ""),
+                "size": entry.size,
+                "sha256": entry.sha256,
                 "findings": len(fr.findings) if fr else None,
                 "in_manifest": True,
             }
@@ -510,12 +506,13 @@ def _files(ticket: Any, rnd: int, report: Any) -> list[dict[str, Any]]:
 
 
 def _airflow_runs(ticket: Any, links: Links) -> list[dict[str, Any]]:
-    dag_id = DAG_IDS.get(ticket.kind)
+    dag_id = DAG_OF_KIND.get(ticket.kind)
     if dag_id is None:
         return []
     runs = []
     for n in range(1, ticket.round + 1):
-        run_id = ticket.details.get(f"run_r{n}") or f"{ticket.stats_id}-r{n}"
+        found = ticket.round_of(n)
+        run_id = (found.run_id if found else None) or f"{ticket.stats_id}-r{n}"
         runs.append(
             {
                 "round": n,
@@ -541,7 +538,7 @@ def request_page(
     """One request: files, check report, decisions, audit trail and its Airflow runs."""
     from include.checks.findings import sort_findings
     from include.ledger_page import page_view
-    from include.request_rounds import round_changes
+    from include.request_rounds import check_summary, round_changes
     from include.states import BLOCKED_STATES, OPEN_STATES
 
     ticket = _readable_ticket(p, who, stats_id)
@@ -561,7 +558,7 @@ def request_page(
         is_blocked=ticket.state in BLOCKED_STATES,
         files=_files(ticket, rnd, report),
         changes=round_changes(ticket, rnd),
-        checks=ticket.details.get(f"checks_r{rnd}") or {},
+        checks=check_summary(ticket, rnd),
         report=report,
         report_summary=report.summary() if report else None,
         report_problem=report_problem,
@@ -604,25 +601,20 @@ def run_to_request(
     match = _RUN_OF_ROUND.match(run_id)
     if match:
         stats_id, rnd = match.group(1), int(match.group(2))
-    else:  # runs started before the ticket had a STATS-ID record theirs in the ticket
-        found = [
-            (t.stats_id, int(k[5:]))
-            for t in p.store.find(kind=_kind_of(dag_id))
-            for k, v in t.details.items()
-            if k.startswith("run_r") and k[5:].isdigit() and v == run_id
-        ]
-        if not found:
+    else:  # a run started from Airflow's trigger form: its round recorded the run's id
+        found = p.store.round_of_run(run_id, kind=_kind_of(dag_id))
+        if found is None:
             raise _not_found(
                 f"run {_display(run_id)!r} of {_display(dag_id)} is not an SRS request"
             )
-        stats_id, rnd = found[0]
+        stats_id, rnd = found
     ticket = _readable_ticket(p, who, stats_id)
     _round_or_404(ticket, rnd)
     return RedirectResponse(Links.of(request).request(stats_id, rnd), status_code=307)
 
 
-def _kind_of(dag_id: str) -> str | None:
-    for kind, dag in DAG_IDS.items():
+def _kind_of(dag_id: str) -> str:
+    for kind, dag in DAG_OF_KIND.items():
         if dag == dag_id:
             return kind
     raise _not_found(f"{_display(dag_id)} is not an SRS request DAG")

@@ -16,12 +16,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from include import request_rounds
 from include import request_steps as out
 from include.checks.findings import Finding, Location, Severity
 from include.checks.report import CheckReport, FileResult, render_html
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, write_demo_request
+from include.rounds import CheckSummary
 from include.states import TicketState as S
-from include.storage import Place
+from include.storage import Manifest, Place
 
 srs_ui = pytest.importorskip("srs_ui.app", reason="the UI plugin needs Airflow's API server code")
 
@@ -160,19 +162,10 @@ def _with_report(p, *, requester="r_jones", path="table.csv", message="fine"):
             )
         ]
     )
-    p.store.set_fields(
-        t.stats_id,
-        actor="pipeline",
-        action="checks_completed",
-        details={
-            "snapshot_r1": {"folder": t.folder, "place": "x", "manifest": manifest},
-            "checks_r1": {
-                "verdict": "fail",
-                "files": [{"path": path, "role": "output", "type": "csv"}],
-            },
-        },
-    )
     where = Place("4567890", "Output", t.stats_id)
+    p.store.record_snapshot(t.stats_id, 1, "x", Manifest.from_dict(manifest))
+    summary = CheckSummary("fail", {}, files=({"path": path, "role": "output", "type": "csv"},))
+    p.store.record_checks(t.stats_id, 1, summary, where.key)
     p.storage.write_bytes(where, f"{t.folder}.check.json", json.dumps(report.to_dict()).encode())
     p.storage.write_bytes(where, f"{t.folder}.check.html", render_html(report, title="R").encode())
     return p.store.get(t.stats_id)
@@ -336,14 +329,15 @@ def test_request_page_files_report_decisions_audit_and_airflow_links(client, p, 
     for action in (
         "created",
         "officers assigned",
-        "snapshot taken",
-        "checks completed",
+        "run recorded",
+        "snapshot recorded",
+        "checks recorded",
         "decision",
     ):
         assert action in audit
     assert "received → checking" in audit and "checking → awaiting officers" in audit
     links = _section(html, "In Airflow")
-    run_id = checked.details["run_r1"]
+    run_id = checked.current_round.run_id
     assert run_id == "manual__ui_1"
     assert f'href="/dags/output_request/runs/{run_id}"' in links
     assert f'href="/dags/output_request/runs/{run_id}/required_actions"' in links
@@ -366,9 +360,8 @@ def test_check_report_shows_every_finding_blocking_first(client, p):
 
 
 def test_ingest_report_is_read_from_its_quarantine(client, p):
-    reports_place = getattr(out, "reports_place", None)
-    if reports_place is None:
-        pytest.skip("this core keeps every report in Output/<STATS-ID>")
+    from include.request_kinds import reports_place
+
     t = p.store.create(
         kind="ingest", project="4567890", requester="r_jones", folder="in_v1", actor="r_jones"
     )
@@ -618,11 +611,11 @@ def test_round_two_says_which_files_changed_in_the_body_and_on_the_page(client, 
     )
     out.take_snapshot(p, r1.stats_id)
     ticket = p.store.get(r1.stats_id)
-    assert out.round_changes(ticket)["changed"] == [
+    assert request_rounds.round_changes(ticket)["changed"] == [
         "energy_by_tenure_region.csv",
         "output_request_form.xlsx",
     ]
-    assert "energy_model.py" in out.round_changes(ticket)["unchanged"]
+    assert "energy_model.py" in request_rounds.round_changes(ticket)["unchanged"]
     out.run_checks(p, r1.stats_id)
     body = out.officer_request(p, r1.stats_id, 0).body
     assert (
