@@ -29,6 +29,7 @@ from include.checks.table_margins import (
     interval,
     location,
     margins,
+    ref,
     shown,
 )
 from include.checks.table_profile import TableProfile, canonical
@@ -39,16 +40,15 @@ MAX_BANDS = 40  # interval categories compared run by run (runs are quadratic)
 
 
 def _related(b: TableProfile, cell: MarginCell | None, column: str, rows) -> Related:
-    loc = location(b, cell.key if cell else None, column)
-    ref = loc.cell or (f"row {loc.row}" if loc.row is not None else None)
-    return Related(b.source, b.file, b.sheet, ref, tuple(rows))
+    return Related(
+        b.source, b.file, b.sheet, ref(b, cell.key if cell else None, column), tuple(rows)
+    )
 
 
 def _where(profile: TableProfile, cell: MarginCell | None, column: str) -> str:
     if cell is None or cell.key is None:
         return ""
-    loc = location(profile, cell.key, column)
-    return f" ({loc.cell or f'row {loc.row}'})"
+    return f" ({ref(profile, cell.key, column)})"
 
 
 def _finding(

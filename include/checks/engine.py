@@ -473,6 +473,7 @@ def _secondary(
     released: Sequence[TableProfile],
     form: OutputForm | None,
     form_entries: dict[str, int],
+    acro_files: dict[str, acro.AcroFile],
 ) -> None:
     """Secondary disclosure on the output tables (include.checks.secondary), and the form's
     context for each output (include.checks.context); findings join their file's result."""
@@ -491,10 +492,17 @@ def _secondary(
             continue
         if any(f.rule in _UNPROFILED for f in fr.findings):
             continue
+        declared = policy.declared_counts.get(fr.path, ())
+        if fr.path in acro_files and ft.extension(fr.path) == ".csv":
+            from include.checks import tabular
+
+            # ACRO's frequency tables: every data column a count, as for the SDC checks.
+            with contextlib.suppress(Exception):
+                headers = tabular.csv_headers(Path(paths[fr.path]))
+                declared += acro.count_columns(acro_files[fr.path], headers)
         report.tables += profile_tables(
-            Path(paths[fr.path]), "", file=fr.path, sha256=fr.sha256,
-            declared_counts=policy.declared_counts.get(fr.path, ()),
-        )  # fmt: skip
+            Path(paths[fr.path]), "", file=fr.path, sha256=fr.sha256, declared_counts=declared
+        )
     if not report.tables:
         return
     for f in secondary_findings(report.tables, released, policy):
@@ -671,7 +679,7 @@ def check_path(
         report.files.append(result)
 
     if not incoming:
-        _secondary(report, entries, policy, released, form, form_entries)
+        _secondary(report, entries, policy, released, form, form_entries, acro_files)
 
     if request and form is not None:
         on_form = {_norm_name(r) for r in form_roles}

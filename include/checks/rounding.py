@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from include.checks.findings import Finding, Severity
 from include.checks.identifiers import header_tokens
-from include.checks.table_margins import dims, fmt, key_text, location
+from include.checks.table_margins import dims, fmt, key_text, location, ref
 from include.checks.table_profile import TableProfile, decimals
 
 MAX_LISTED = 5
@@ -61,8 +61,7 @@ def unrounded_findings(table: TableProfile, base: int, required: bool) -> list[F
 
 
 def _ref(table: TableProfile, key, column: str) -> str:
-    loc = location(table, key, column)
-    return loc.cell or f"row {loc.row}"
+    return ref(table, key, column) or "?"
 
 
 def _rounded(table: TableProfile, column: str, base: int) -> bool:

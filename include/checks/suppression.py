@@ -11,7 +11,8 @@ Other tables supply margins too: a table (of the same request, or released befor
 subset of the dimensions adds one equation per published cell. When they contradict the
 table (another population), they are left out. When a table's counts are rounded (all
 multiples of the rounding base), every equation holds only to within the rounding, so the
-ranges widen accordingly.
+ranges widen accordingly. A total that equals the sum of the published cells alone was
+recomputed after suppression (ACRO's margins are) and is no equation about the hidden cells.
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ class _System:
     def own(self) -> None:
         for key, value, _raw in self.total_cells:
             self.add(key, value, key)
+        # A total equal to the sum of the published cells alone was recomputed after
+        # suppression (ACRO 1.x does this): it says nothing about the suppressed cells (it
+        # would pin them at 0), so it is not an equation about them.
+        self.rows = [
+            r for r in self.rows if not (abs(r[1]) <= r[2] + 1e-9 and all(m >= 0 for m in r[0]))
+        ]
 
     def ranges(self) -> dict[int, tuple[float, float]] | None:
         """Each base unknown's (min, max); None when the equations cannot all hold."""

@@ -52,6 +52,15 @@ def location(profile: TableProfile, key: Sequence[str] | None, column: str | Non
     )
 
 
+def ref(profile: TableProfile, key: Sequence[str] | None, column: str | None) -> str | None:
+    """A cell as a person finds it: 'C7' in a workbook, 'row 7' in a CSV (with its column
+    when the table is a cross-tabulation, whose cells share a row)."""
+    loc = location(profile, key, column)
+    if loc.cell or loc.row is None:
+        return loc.cell
+    return f"row {loc.row}" + (f", column {loc.column!r}" if profile.wide else "")
+
+
 def dims(profile: TableProfile) -> list[str]:
     return [canonical(d) for d in profile.dimensions]
 
