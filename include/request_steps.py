@@ -289,7 +289,12 @@ class Submission:
 
     @property
     def run_id(self) -> str:
-        return self.ticket.run_id
+        return first_run_id(self.ticket)
+
+
+def first_run_id(ticket: Ticket) -> str:
+    """The run a registered submission is started as (DESIGN.md principle 2)."""
+    return f"{ticket.stats_id}-r1"
 
 
 def register(
@@ -411,11 +416,10 @@ def start_first_run(
     call started it. The trigger is recorded on the round (typed, once) either way."""
     from include.airflow_api import AirflowAPIError, RunExists
 
-    first = ticket.round_of(1)
-    if first is not None and first.triggered_run_id:
+    if request_rounds.triggered_run(ticket, 1):
         return False
     kind = kind_for(ticket.kind)
-    run_id = f"{ticket.stats_id}-r1"
+    run_id = first_run_id(ticket)
     conf = {
         "project": ticket.project,
         "folder": folder,
@@ -436,7 +440,7 @@ def start_first_run(
             details={"run_id": run_id, "error": str(exc)},
         )
         raise
-    p.store.record_trigger(ticket.stats_id, 1, run_id, actor=actor)
+    p.store.record_trigger(ticket.stats_id, 1, run_id, actor=actor, folder=folder)
     return started
 
 

@@ -8,9 +8,12 @@ twice, sends no email twice and closes nothing twice.
 **Intake sweep.** In every live project's ``Ready for Checking/`` (output requests) and ingest
 landing area ``ingest/<project>/`` (ingest requests), a folder no ticket knows (any
 ticket, any state, any round: its current folder and every folder it used before) is a new
-submission. With a complete request form it gets one ticket (``request_steps.register``) and
-its run ``<STATS-ID>-r1`` is started; Airflow refuses a second run with the same id, so a sweep
-that runs again starts nothing new. A folder that is the next version (``…_v2``) of a ticket
+submission. With a complete request form it gets one ticket and its run ``<STATS-ID>-r1`` is
+started (``request_steps.submit``): the open-folder unique index gives racing sweeps and
+``srs submit`` one ticket between them, the round records the trigger, and Airflow refuses a
+second run with the same id (``RunExists``, taken as "already started"), so a sweep that runs
+again starts nothing new. A registered ticket whose trigger is not recorded (Airflow was down,
+or its registrar died before the trigger) is started by the next sweep. A folder that is the next version (``…_v2``) of a ticket
 whose revisions were requested starts that ticket's next round instead. A folder that cannot be
 started (no form, an unreadable or incomplete form, an unsafe name, a symbolic link standing as
 the folder, a link or hard-linked file inside) is listed in the sweep's log with the reason, and
@@ -246,13 +249,14 @@ def _retry_unstarted(
 ) -> None:
     """A ticket registered for a run that did not start (Airflow was down, or its registrar
     died before the trigger): start it now. Its round records the trigger once made."""
+    from include.request_rounds import triggered_run
+
     for t in tickets:
-        first = t.round_of(1)
         if (
             t.state == S.RECEIVED
             and t.round == 1
             and t.details.get("submitted_via")
-            and (first is None or not first.triggered_run_id)
+            and not triggered_run(t, 1)
         ):
             _first_run(result, t.folder, lambda t=t: (t, _start_registered(p, api, t)))
 
@@ -270,13 +274,14 @@ def _first_run(
 ) -> None:
     """Run ``submit`` (→ the ticket, whether this call started its run) and log the outcome."""
     from include.airflow_api import AirflowAPIError
+    from include.request_steps import first_run_id
 
     try:
         ticket, started = submit()
     except AirflowAPIError as exc:  # audited by the step; the ticket waits for the next sweep
         result.errors.append(f"{folder!r}: run not started: {exc}")
         return
-    (result.started if started else result.already).append(f"{ticket.run_id} {folder}")
+    (result.started if started else result.already).append(f"{first_run_id(ticket)} {folder}")
 
 
 def _one_folder(
@@ -368,8 +373,9 @@ def _start_next_round(
 ) -> None:
     """Start the run of a blocked ticket's next round from its revised ``folder``.
 
-    The round itself begins when that run's intake takes the folder, so nothing is recorded on
-    it here: until then each sweep asks again, and Airflow answers that the run exists.
+    The round itself begins when that run's intake takes the folder: until then the trigger
+    is an audit event (recorded once), each sweep asks again, and Airflow answers that the run
+    exists.
     """
     from include.airflow_api import AirflowAPIError, RunExists
 
@@ -384,9 +390,9 @@ def _start_next_round(
     }
     try:
         api.trigger(kind.dag_id, run_id, conf)
+        started = True
     except RunExists:
-        result.already.append(f"{run_id} {folder}")
-        return
+        started = False
     except AirflowAPIError as exc:
         p.store.append_audit(
             ticket.stats_id,
@@ -396,13 +402,8 @@ def _start_next_round(
         )
         result.errors.append(f"{ticket.stats_id}: run {run_id} not started: {exc}")
         return
-    p.store.append_audit(
-        ticket.stats_id,
-        actor=SWEEP,
-        action="run_triggered",
-        details={"round": ticket.round + 1, "run_id": run_id, "folder": folder},
-    )
-    result.started.append(f"{run_id} {folder}")
+    p.store.record_trigger(ticket.stats_id, ticket.round + 1, run_id, actor=SWEEP, folder=folder)
+    (result.started if started else result.already).append(f"{run_id} {folder}")
 
 
 def _form_problems(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from include import airflow_api, cli
+from include import request_steps as out
 from include.demo import DEMO_FOLDER, DEMO_PROJECT, write_demo_request
 
 READY = "Ready for Checking"
@@ -50,6 +51,57 @@ def test_a_good_folder_is_submitted(p, capsys):
     [ticket] = p.store.find()
     assert ticket.folder == DEMO_FOLDER and p.triggered == [("output_request", ticket.run_id)]
     assert "submitted" in capsys.readouterr().out
+
+
+def test_submitting_again_starts_nothing_new(p, capsys, monkeypatch):
+    """A second `srs submit` of the same folder finds its ticket and its recorded run: no new
+    ticket, Airflow not asked again; if Airflow already has the run (409), it says so."""
+    from include.airflow_api import RunExists
+
+    write_demo_request(p.storage)
+    assert cli.main(submit("--folder", DEMO_FOLDER)) == 0
+    capsys.readouterr()
+    assert cli.main(submit("--folder", DEMO_FOLDER)) == 0
+    [ticket] = p.store.find()
+    assert p.triggered == [("output_request", ticket.run_id)]
+    assert "already submitted" in capsys.readouterr().out
+
+    copy = "2026_11_21_EnergyAgain_v1"  # registered, its trigger reached Airflow, then a crash
+    write_demo_request(p.storage, folder=copy)
+    other = out.register(
+        p, kind="output", project=DEMO_PROJECT, folder=copy, requester="r_rahman", via="x"
+    )
+
+    def exists(self, dag_id, run_id, conf, logical_date=None):
+        p.triggered.append((dag_id, run_id))
+        raise RunExists(dag_id, run_id)
+
+    monkeypatch.setattr(airflow_api.AirflowAPI, "trigger", exists)
+    assert cli.main(submit("--folder", copy)) == 0
+    assert "already submitted" in capsys.readouterr().out
+    assert p.store.get(other.stats_id).round_of(1).triggered_run_id == f"{other.stats_id}-r1"
+    assert len(p.store.find()) == 2
+
+
+def test_a_run_that_did_not_start_starts_when_submitted_again(p, capsys, monkeypatch):
+    write_demo_request(p.storage)
+    working = airflow_api.AirflowAPI.trigger
+
+    def down(self, dag_id, run_id, conf, logical_date=None):
+        raise airflow_api.AirflowAPIError("cannot reach Airflow")
+
+    monkeypatch.setattr(airflow_api.AirflowAPI, "trigger", down)
+    assert cli.main(submit("--folder", DEMO_FOLDER)) == 2
+    [ticket] = p.store.find()
+    err = capsys.readouterr().err
+    assert f"{ticket.stats_id} registered but its run did not start" in err
+    assert "Run the same command again" in err
+    assert any(e.action == "run_not_started" for e in p.store.audit(ticket.stats_id))
+    monkeypatch.setattr(airflow_api.AirflowAPI, "trigger", working)
+    assert cli.main(submit("--folder", DEMO_FOLDER)) == 0
+    assert "request submitted" in capsys.readouterr().out
+    assert p.triggered == [("output_request", f"{ticket.stats_id}-r1")]
+    assert [t.stats_id for t in p.store.find()] == [ticket.stats_id]
 
 
 def test_an_unknown_project_is_refused(p, capsys):
