@@ -15,7 +15,7 @@ from include.db import session_scope
 from include.notifications import Attachment, Email, Mailer, render
 from include.registry import Person, Project, get_person, get_project, officers, operations_staff
 from include.settings import Settings, get_settings
-from include.storage import ARCHIVE, Place, Storage, UnsafePath, get_storage
+from include.storage import ARCHIVE, Manifest, Place, Storage, UnsafePath, get_storage
 from include.tickets import Ticket, TicketStore
 
 UNREGISTERED = "unregistered"
@@ -115,4 +115,6 @@ def _jsonable(value: Any) -> Any:
         return value.isoformat()
     if hasattr(value, "__dataclass_fields__"):
         return asdict(value)
+    if isinstance(value, Manifest):  # a round's snapshot in ticket.json: every entry, kept
+        return value.to_dict()
     return str(value)

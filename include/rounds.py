@@ -28,7 +28,8 @@ class Snapshot:
     at: datetime | None
 
     def to_bag(self, folder: str) -> dict[str, Any]:
-        """The old ``snapshot_r{n}`` value (for callers not yet switched)."""
+        """The record the steps work with (``include.request_rounds.snapshot``): folder,
+        place and the manifest as a dict (the shape the old ``snapshot_r{n}`` had)."""
         return {"folder": folder, "place": self.place, "manifest": self.manifest.to_dict()}
 
 
@@ -44,6 +45,7 @@ class CheckSummary:
 
     @classmethod
     def from_bag(cls, value: Mapping[str, Any], report_place: str | None = None) -> CheckSummary:
+        """From ``include.request_checks.check_summary``'s dict (``to_bag``'s shape)."""
         return cls(
             verdict=str(value["verdict"]),
             counts=dict(value.get("summary") or {}),
@@ -54,7 +56,8 @@ class CheckSummary:
         )
 
     def to_bag(self) -> dict[str, Any]:
-        """The old ``checks_r{n}`` value."""
+        """The summary dict the steps work with (``include.request_rounds.checks``; the
+        shape of ``include.request_checks.check_summary``)."""
         return {
             "verdict": self.verdict,
             "summary": dict(self.counts),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import text
 
@@ -161,3 +163,15 @@ def test_a_ticket_run_id_is_the_run_its_round_recorded(database_url):
     store.transition(t.stats_id, S.REVISIONS_REQUESTED, actor="p")
     t2 = store.start_round(t.stats_id, folder=t.folder[:-1] + "2", actor="r_rahman")
     assert t2.run_id == f"{t.stats_id}-r2"
+
+
+def test_the_archived_ticket_keeps_each_round_with_its_manifest(database_url):
+    """The archive's ticket.json is the ticket as JSON: its rounds' facts, manifests whole."""
+    from include.pipeline import _jsonable
+
+    store = TicketStore(database_url)
+    t = with_history(store)
+    archived = json.loads(json.dumps(t, default=_jsonable))
+    [r1] = archived["rounds"]
+    assert r1["run_id"] == f"{t.stats_id}-r1" and r1["checks"]["verdict"] == "review"
+    assert r1["snapshot"]["manifest"] == MANIFEST.to_dict()
