@@ -10,7 +10,8 @@ Reading reuses ``include.checks.tabular``'s readers (the header row found as the
 it, calamine for workbooks) and ``identifiers.classify_header`` for column roles, so a column
 is a count here exactly when the SDC checks treat it as one. Only aggregate tables are
 profiled: a table with more than ``MAX_PROFILE_ROWS`` rows (record-level data) or a file over
-``MAX_PROFILE_BYTES`` is not, so the 1M-row path is never read twice.
+``MAX_PROFILE_BYTES`` (a workbook over ``MAX_PROFILE_XLSX_BYTES``) is not, so the 1M-row
+and 100k-row paths are never read twice.
 
 A wide table (two or more count columns, e.g. a cross-tabulation with one column per
 category) is melted: its count-column headers become the categories of a dimension named
@@ -29,7 +30,9 @@ from typing import Any
 from include.checks.identifiers import classify_header, header_tokens
 
 MAX_PROFILE_ROWS = 5_000
-MAX_PROFILE_BYTES = 4 << 20
+MAX_PROFILE_BYTES = 4 << 20  # a CSV is read only up to its first MAX_PROFILE_ROWS rows
+# calamine reads a whole sheet before its first row: a workbook this big is no aggregate table
+MAX_PROFILE_XLSX_BYTES = 1 << 20
 WIDE_DIMENSION = "(column)"
 WIDE_COUNT = "count"
 
@@ -361,7 +364,8 @@ def profile_tables(
     path = Path(path)
     file = file or path.name
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".tsv", ".xlsx") or path.stat().st_size > MAX_PROFILE_BYTES:
+    limit = MAX_PROFILE_XLSX_BYTES if suffix == ".xlsx" else MAX_PROFILE_BYTES
+    if suffix not in (".csv", ".tsv", ".xlsx") or path.stat().st_size > limit:
         return []
     sha = sha256 or _sha256(path)
     try:
