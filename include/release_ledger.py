@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from include.checks.secondary import LedgerIndex
 from include.checks.table_profile import TableProfile, canonical, profile_tables
 from include.db import get_engine, session_scope
 from include.ledger_tables import ReleasedTableRow
@@ -31,11 +32,12 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx")
 # The profile's fields with a column of their own (TableProfile.to_dict() keys); ``cells``
 # holds the rest (rows, suppressed cells, rates, letters).
 _FIELDS = ("dimensions", "categories", "counts", "magnitudes", "totals", "cells")
+_SEP = "\x1f"  # between a signature's names: the ASCII unit separator, not in a header
 
 
 def signature(profile: TableProfile) -> str:
     """Tables over the same dimension columns (canonical names, any order) share one."""
-    return "|".join(sorted(profile.signature))
+    return _SEP.join(sorted(profile.signature))
 
 
 def profile_release(
@@ -176,6 +178,66 @@ def entries(
 def released_tables(store: TicketStore, project: str) -> list[TableProfile]:
     """Every table the project has had released (``source``: the STATS-ID), oldest first."""
     return [e.profile for e in entries(store, project=project)]
+
+
+class StoredLedger(LedgerIndex):
+    """A project's ledger as the secondary-disclosure rules look it up: every table's
+    dimension signature read at once (short strings), a table's profile (its cells) loaded
+    only when a new table shares a dimension with it, and then kept.
+
+    Pass it as ``check_path(..., released=...)``: with 1,000 released tables, a request whose
+    tables share no dimension with most of them loads only the few that do."""
+
+    def __init__(self, store: TicketStore, project: str, *, exclude: str | None = None) -> None:
+        query = (
+            select(ReleasedTableRow.id, ReleasedTableRow.signature)
+            .where(ReleasedTableRow.project == project)
+            .order_by(ReleasedTableRow.id)
+        )
+        if exclude is not None:
+            query = query.where(ReleasedTableRow.stats_id != exclude)
+        self._store = store
+        with session_scope(store.url) as s:
+            self._ids = [(row_id, sig) for row_id, sig in s.execute(query)]
+        self.by_dimension: dict[str, list[int]] = {}
+        for i, (_, sig) in enumerate(self._ids):
+            for name in sig.split(_SEP) if sig else ():
+                self.by_dimension.setdefault(name, []).append(i)
+        self._loaded: dict[int, TableProfile] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def tables(self) -> list[TableProfile]:  # type: ignore[override]
+        """Every table (all loaded): for callers that want the whole ledger."""
+        self._load(range(len(self._ids)))
+        return [self._loaded[i] for i in range(len(self._ids))]
+
+    def sharing(self, table: TableProfile) -> list[TableProfile]:
+        hits = sorted({i for d in table.signature for i in self.by_dimension.get(d, ())})
+        self._load(hits)
+        return [self._loaded[i] for i in hits]
+
+    def _load(self, indices: Iterable[int]) -> None:
+        wanted = {self._ids[i][0]: i for i in indices if i not in self._loaded}
+        ids = list(wanted)
+        columns = [getattr(ReleasedTableRow, c) for c in (*_FIELDS, "stats_id", "file", "sheet")]
+        with session_scope(self._store.url) as s:
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                chunk = ids[start : start + 500]
+                query = select(ReleasedTableRow.id, ReleasedTableRow.sha256, *columns).where(
+                    ReleasedTableRow.id.in_(chunk)
+                )
+                for row in s.execute(query).mappings():
+                    data = {name: row[name] for name in _FIELDS}
+                    data.update(
+                        source=row["stats_id"],
+                        file=row["file"],
+                        sheet=row["sheet"] or None,
+                        sha256=row["sha256"],
+                    )
+                    self._loaded[wanted[row["id"]]] = TableProfile.from_dict(data)
 
 
 @dataclass(frozen=True)

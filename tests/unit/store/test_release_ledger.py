@@ -187,3 +187,31 @@ def test_a_ledger_row_names_a_real_ticket(database_url):
                 "'{}', '[]', '[]', '{}', '{}', '2026-12-03 10:00:00')"
             )
         )
+
+
+def test_the_stored_ledger_loads_only_the_tables_a_new_one_shares_a_dimension_with(
+    database_url, tmp_path
+):
+    from include.checks.secondary import LedgerIndex
+
+    store = TicketStore(database_url)
+    first = new_ticket(store)
+    ledger.record_release(store, first, {"a.csv": BY_REGION_TENURE.encode()})
+    second = new_ticket(store)
+    ledger.record_release(
+        store, second, {"sex.csv": BY_SEX.encode(), "b.csv": BY_REGION_AGE.encode()}
+    )
+    new = tmp_path / "age.csv"
+    new.write_text(BY_REGION_AGE)
+    (asked,) = profile_tables(new, source="new request")
+
+    stored = ledger.StoredLedger(store, first.project)
+    assert len(stored) == 3 and stored._loaded == {}  # signatures only, so far
+    in_memory = LedgerIndex(ledger.released_tables(store, first.project))
+    assert stored.sharing(asked) == in_memory.sharing(asked)
+    assert [t.file for t in stored.sharing(asked)] == ["a.csv", "b.csv"]
+    assert len(stored._loaded) == 2  # the table by sex was never read
+    assert stored.tables == in_memory.tables
+    # A request is not compared with its own release (a later round, a re-check).
+    mine = ledger.StoredLedger(store, first.project, exclude=second.stats_id)
+    assert [t.source for t in mine.sharing(asked)] == [first.stats_id]
