@@ -69,10 +69,10 @@ def page_view(p: Any, ticket: Ticket, rnd: int, report: Any) -> dict[str, Any] |
     for s in shared:
         view["shared"].append(
             {
-                "stats_id": s.released.stats_id,
-                "file": s.released.file,
-                "sheet": s.released.sheet,
-                "released_at": s.released.released_at,
+                "stats_id": s.stats_id,
+                "file": s.file,
+                "sheet": s.sheet,
+                "released_at": s.released_at,
                 "shared": list(s.shared),
                 "table": s.table.file + (f" [{s.table.sheet}]" if s.table.sheet else ""),
             }

@@ -244,9 +244,12 @@ class StoredLedger(LedgerIndex):
 class SharedTable:
     """A released table sharing dimension columns with one of the tables asked about."""
 
-    released: LedgerEntry
+    stats_id: str  # the request that released it
+    file: str
+    sheet: str | None
+    released_at: datetime
     table: TableProfile  # the table asked about
-    shared: tuple[str, ...]  # the dimension columns both have
+    shared: tuple[str, ...]  # the released table's dimension columns the asked one has too
 
 
 def sharing_dimensions(
@@ -257,19 +260,27 @@ def sharing_dimensions(
     exclude: str | None = None,
 ) -> list[SharedTable]:
     """The project's released tables sharing at least one dimension with one of ``profiles``
-    (tables released by ``exclude``, usually the request itself, left out)."""
+    (tables released by ``exclude``, usually the request itself, left out). Reads names only,
+    never the released tables' cells."""
     wanted = [(p, p.signature) for p in profiles if p.dimensions]
     if not wanted:
         return []
+    r = ReleasedTableRow
+    query = (
+        select(r.stats_id, r.file, r.sheet, r.released_at, r.dimensions)
+        .where(r.project == project)
+        .order_by(r.id)
+    )
+    if exclude is not None:
+        query = query.where(r.stats_id != exclude)
     out = []
-    for entry in entries(store, project=project):
-        if entry.stats_id == exclude:
-            continue
-        theirs = entry.profile
+    with session_scope(store.url) as s:
+        found = s.execute(query).all()
+    for stats_id, file, sheet, at, dimensions in found:
         for table, dims in wanted:
-            shared = tuple(d for d in theirs.dimensions if canonical(d) in dims)
+            shared = tuple(d for d in dimensions if canonical(d) in dims)
             if shared:
-                out.append(SharedTable(entry, table, shared))
+                out.append(SharedTable(stats_id, file, sheet or None, _aware(at), table, shared))
     return out
 
 

@@ -134,8 +134,8 @@ def test_released_tables_sharing_a_dimension(database_url, tmp_path):
     shared = ledger.sharing_dimensions(store, first.project, asked)
     # "Region" matches "region" (names compared as the rules compare them); the other project's
     # table and the table by sex are not listed.
-    assert [(s.released.stats_id, s.released.file, s.shared) for s in shared] == [
-        (first.stats_id, "a.csv", ("region",))
+    assert [(s.stats_id, s.file, s.sheet, s.shared) for s in shared] == [
+        (first.stats_id, "a.csv", None, ("region",))
     ]
     assert shared[0].table is asked[0]
     assert ledger.sharing_dimensions(store, first.project, asked, exclude=first.stats_id) == []
