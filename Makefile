@@ -20,10 +20,10 @@ bench:  ## check-engine benchmark against plain pandas reads (table in bench-res
 	mkdir -p bench-results
 	.venv/bin/python scripts/bench_checks.py --workdir bench-results | tee bench-results/results.md
 
-bench-load:  ## burst of 50 requests on the embedded default it starts in a temp AIRFLOW_HOME (README: Burst load)
+bench-load:  ## burst of 50 requests on the embedded default, then the distributed profile, each started in a temp AIRFLOW_HOME (README: Burst load)
 	./scripts/bootstrap.sh
 	mkdir -p bench-results
-	.venv/bin/python scripts/bench_load.py $(BENCH_LOAD_ARGS) --json bench-results/load.json | tee bench-results/load.txt
+	.venv/bin/python scripts/bench_load.py --profile both $(BENCH_LOAD_ARGS) --json bench-results/load.json | tee bench-results/load.txt
 
 bench-open:  ## operator view, intake sweep and submit-to-officer time at 10 vs 1,000 open (README: Many open requests)
 	./scripts/bootstrap.sh

@@ -8,8 +8,8 @@ Each figure is printed beside its baseline from the same run (README: "Many open
    The open tickets are **seeded in the ticket store directly** (``TicketStore.create`` and two
    transitions to ``awaiting_officers``, assigned officers set): they have no Airflow run.
 2. **Submit to Required Action.** At each of those two loads, ``--latency-requests`` (20)
-   output requests are submitted one after another as ``srs submit`` does (``register`` +
-   ``AirflowAPI.trigger``); each one's time until its ``officer_1`` Required Action is listed
+   output requests are submitted one after another with ``srs submit`` (its command, in this
+   process); each one's time until its ``officer_1`` Required Action is listed
    for its assigned officer (their ``hitlDetails``, ``response_received=false``). Median.
 3. **Intake sweep.** In a separate process with its own temporary home (SQLite ticket store,
    local storage, the embedded default's), 50 registered projects with ``--sweep-folders``
@@ -25,6 +25,8 @@ AIRFLOW_HOME (as ``bench_load.py`` does), or uses a running one (``--home``/``--
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -94,18 +96,52 @@ def seed_open(p: Any, target: int) -> int:
     return target - have
 
 
+def api_server_cpu_s(home: Path | None) -> float | None:
+    """CPU seconds the API server (its process and its workers) has used so far, from /proc:
+    a page's cost that other work on a shared machine does not inflate as it does wall time."""
+    if home is None:
+        return None
+    try:
+        root = json.loads((home / "supervisor.json").read_text())["components"]["api-server"]["pid"]
+        children: dict[int, list[int]] = {}
+        stats: dict[int, list[str]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                stats[int(stat.parent.name)] = fields
+                children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    ticks, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            ticks += int(stats[pid][11]) + int(stats[pid][12])  # utime + stime
+        todo.extend(children.get(pid, []))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+SERVER_HOME: Path | None = None  # the AIRFLOW_HOME whose API server is measured (main sets it)
+
+
 def page_p95(api: Api, path: str, samples: int) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {api.token('ops')}"}
     times, statuses = [], set()
     api.client.get(path, headers=headers)  # warm: templates, connections
+    cpu0 = api_server_cpu_s(SERVER_HOME)
     for _ in range(samples):
         t0 = time.perf_counter()
         r = api.client.get(path, headers=headers)
         times.append(time.perf_counter() - t0)
         statuses.add(r.status_code)
+    cpu1 = api_server_cpu_s(SERVER_HOME)
     return {
         "p95_ms": round(p95(times) * 1000, 1),
         "median_ms": round(statistics.median(times) * 1000, 1),
+        "server_cpu_ms": round((cpu1 - cpu0) / samples * 1000, 1)
+        if cpu0 is not None and cpu1 is not None
+        else None,
+        "bytes": len(r.content),
         "statuses": sorted(statuses),
     }
 
@@ -114,32 +150,27 @@ def page_p95(api: Api, path: str, samples: int) -> dict[str, Any]:
 
 
 def submit_latency(api: Api, n: int, tag: str, timeout: float) -> dict[str, Any]:
-    from include.airflow_api import AirflowAPI
+    from include.cli import main as srs_command
     from include.demo import write_demo_request
     from include.pipeline import Pipeline
-    from include.request_steps import register
 
     times: list[float] = []
     failures: list[str] = []
+    q = Pipeline()
     for i in range(n):
-        q = Pipeline()  # one per command, as `srs submit` runs
         folder = f"2026_12_02_Lat{tag}{i:02d}_v1"
         write_demo_request(q.storage, PROJECT, folder, RESEARCHER)
         t0 = time.monotonic()
-        ticket = register(
-            q, kind="output", project=PROJECT, folder=folder, requester=RESEARCHER, via="srs submit"
-        )
-        conf = {
-            "project": PROJECT,
-            "folder": folder,
-            "researcher": RESEARCHER,
-            "stats_id": ticket.stats_id,
-        }
-        try:
-            AirflowAPI(q.settings).trigger(DAG, ticket.run_id, conf)
-        except Exception as exc:  # noqa: BLE001 - the CLI prints this and exits 2
-            failures.append(f"{folder}: {exc}")
+        # `srs submit output` itself (include/cli.py, in this process).
+        args = ["submit", "output", "--project", PROJECT, "--folder", folder]
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):
+            code = srs_command([*args, "--researcher", RESEARCHER])
+        if code != 0:
+            failures.append(f"{folder}: srs submit -> {code}")
             continue
+        # "STATS00042: output request submitted (Airflow run STATS00042-r1)"
+        ticket = q.store.get(said.getvalue().split(":", 1)[0].strip())
         seen = wait_for_officer(api, q, ticket.stats_id, ticket.run_id, t0 + timeout)
         if seen is None:
             failures.append(f"{ticket.stats_id}: no Required Action for its officer in {timeout}s")
@@ -334,6 +365,13 @@ def summarise(f: dict[str, Any], args: argparse.Namespace) -> tuple[list[str], b
                 f"{few[key]['p95_ms']:>8} ms at {args.few}: {r}x "
                 f"{'(target <= 1.5x) ' + ('ok' if good else 'MISSED') if key != 'queue_json' else ''}"
             )
+            lines.append(
+                f"{'':<34} median {many[key]['median_ms']} vs {few[key]['median_ms']} ms; "
+                f"API server CPU a request {many[key].get('server_cpu_ms')} vs "
+                f"{few[key].get('server_cpu_ms')} ms "
+                f"({ratio(many[key].get('server_cpu_ms'), few[key].get('server_cpu_ms'))}x); "
+                f"{many[key].get('bytes')} vs {few[key].get('bytes')} bytes"
+            )
         lm, lf = many["submit_to_required_action"], few["submit_to_required_action"]
         r = ratio(lm["median_s"], lf["median_s"])
         good = r is not None and r <= RATIO_TARGET and not lm["failures"] and not lf["failures"]
@@ -357,6 +395,10 @@ def summarise(f: dict[str, Any], args: argparse.Namespace) -> tuple[list[str], b
             f"{large['per_folder_ms']} vs {small['per_folder_ms']} ms: {r}x "
             f"(target ~1x, linear) {'ok' if good else 'MISSED'}"
         )
+    lines.append(
+        f"machine load at the end {f.get('load_average_end')} (1-min average, "
+        f"{os.cpu_count()} CPUs)"
+    )
     lines.append("RESULT " + ("PASS" if ok else "FAIL"))
     return lines, ok
 
@@ -397,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             home = args.home
             url = args.url or os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080")
             smtp = args.smtp_port
+        global SERVER_HOME
+        SERVER_HOME = home
         try:
             _configure(home, url, smtp)
             api = Api(url, home)
@@ -409,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
                 system.stop()
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
+    figures["load_average_end"] = round(os.getloadavg()[0], 1)
     lines, ok = summarise(figures, args)
     print("\n".join(lines), flush=True)
     if args.json:
