@@ -56,7 +56,7 @@ def secondary_findings(
         # The reverse: this table as the margin that gives away a released table's cells.
         for old in shared:
             if old.suppressed:
-                for f in suppression_findings(old, [table], threshold, base):
+                for f in suppression_findings(old, [table], threshold, base, own=False):
                     if f.related is not None:
                         out.append(_on_new(f, table, old))
         for other in tables[i + 1 :]:

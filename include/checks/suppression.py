@@ -21,11 +21,13 @@ import re
 from collections.abc import Sequence
 
 from include.checks.findings import Finding, Related, Severity
-from include.checks.table_margins import count_column, dims, fmt, key_text, location
+from include.checks.table_margins import count_column, dims, fmt, key_text, location, margins
 from include.checks.table_profile import TableProfile, canonical
 
 RULE = "suppression_recoverable"
 MAX_UNKNOWNS = 200
+MAX_LP_OTHERS = 20  # other tables per suppressed table given the full LP (propagation for all)
+INF = float("inf")
 _BOUND = re.compile(r"<\s*(\d+(?:\.\d+)?)")
 
 
@@ -96,6 +98,39 @@ class _System:
             r for r in self.rows if not (abs(r[1]) <= r[2] + 1e-9 and all(m >= 0 for m in r[0]))
         ]
 
+    def propagate(self, rounds: int = 30) -> dict[int, tuple[float, float]] | None:
+        """Each base unknown's (min, max) by bound propagation over the equations (a range
+        at least as wide as the LP's); None when the equations cannot all hold."""
+        n = len(self.unknowns)
+        lo = [0.0] * n
+        hi = [self.upper.get(i, INF) for i in range(n)]
+        terms = [
+            ([(m, 1.0) if m >= 0 else (-1 - m, -1.0) for m in members], rhs, slack)
+            for members, rhs, slack in self.rows
+        ]
+        for _ in range(rounds):
+            changed = False
+            for row, rhs, slack in terms:
+                mins = [c * (lo[v] if c > 0 else hi[v]) for v, c in row]
+                maxs = [c * (hi[v] if c > 0 else lo[v]) for v, c in row]
+                total_min, total_max = sum(mins), sum(maxs)
+                if total_min > rhs + slack + 1e-6 or total_max < rhs - slack - 1e-6:
+                    return None
+                for k, (v, c) in enumerate(row):
+                    rest_min, rest_max = total_min - mins[k], total_max - maxs[k]
+                    a, b = rhs - slack - rest_max, rhs + slack - rest_min  # bounds of c * x_v
+                    new_lo, new_hi = (a / c, b / c) if c > 0 else (b / c, a / c)
+                    if new_lo > lo[v] + 1e-9:
+                        lo[v], changed = new_lo, True
+                    if new_hi < hi[v] - 1e-9:
+                        hi[v], changed = new_hi, True
+                    if lo[v] > hi[v] + 1e-6:
+                        return None
+            if not changed:
+                break
+        involved = {v for row, _, _ in terms for v, _ in row}
+        return {v: (lo[v], hi[v]) for v in involved if self.unknowns[v] in self.raw}
+
     def ranges(self) -> dict[int, tuple[float, float]] | None:
         """Each base unknown's (min, max); None when the equations cannot all hold."""
         import numpy as np
@@ -146,30 +181,22 @@ class _System:
 
 
 def _margin_rows(system: _System, other: TableProfile, column: str) -> int:
-    """Equations ``other``'s published cells add to ``system``; how many were added."""
+    """Equations ``other``'s published margins add to ``system``: its sums over the dimensions
+    both tables have (its own cells when it has no others) equal the sums of this table's
+    cells with those categories. How many were added."""
     names = system.names
-    other_names = dims(other)
-    if not set(other_names) <= set(names) or not set(other_names):
+    common = [d for d in dims(other) if d in names]
+    if not common:
         return 0
-    cats = {d: {k for key in system.base for k in (key[names.index(d)],)} for d in names}
-    totals = [other.totals.get(d) for d in other.dimensions]
+    cats = {d: {key[names.index(d)] for key in system.base} for d in common}
     before = len(system.rows)
-    for c in other.cells:
-        value = c.values.get(column)
-        if value is None:
+    for key, cell in margins(other, column, common).items():
+        if any(k not in cats[d] for d, k in zip(common, key, strict=True)):
             continue
         pattern: list[str | None] = [None] * len(names)
-        ok = True
-        for d, k, t in zip(other_names, c.key, totals, strict=True):
-            if k == t:
-                continue
-            label = canonical(k)
-            if label not in cats[d]:
-                ok = False
-                break
-            pattern[names.index(d)] = label
-        if ok:
-            system.add(tuple(pattern), value, None)
+        for d, k in zip(common, key, strict=True):
+            pattern[names.index(d)] = k
+        system.add(tuple(pattern), cell.value, None)
     return len(system.rows) - before
 
 
@@ -178,8 +205,15 @@ def suppression_findings(
     others: Sequence[TableProfile],
     threshold: int,
     rounding_base: int,
+    *,
+    own: bool = True,
 ) -> list[Finding]:
-    """Recoverable suppressed cells of ``table``; ``others`` may supply margins."""
+    """Recoverable suppressed cells of ``table``; ``others`` may supply margins. ``own=False``
+    reports only what the others give away (the table's own totals are still equations).
+
+    Each other table is tried alone (so the finding can name it): bound propagation first
+    (exact for a cell an equation leaves alone), then, for the first ``MAX_LP_OTHERS`` tables
+    it leaves open, the linear programme; the table's own equations get the LP always."""
     out: list[Finding] = []
     for column in table.counts:
         if not any(col == column for _, col, _ in table.suppressed):
@@ -188,14 +222,16 @@ def suppression_findings(
         if not system.unknowns or len(system.unknowns) > MAX_UNKNOWNS:
             continue
         system.own()
-        found = system.ranges() if system.rows else {}
-        if found is None:
-            found = {}
-        recovered = {i: r for i, r in found.items() if r[1] - r[0] < threshold}
-        for i, r in recovered.items():
-            out.append(_finding(table, column, system, i, r, threshold, None))
-        # Other tables' cells as margins, one table at a time (so the finding can name it).
         own_rows = list(system.rows)
+        if own:
+            found = (system.ranges() if own_rows else {}) or {}
+        else:
+            found = (system.propagate() if own_rows else {}) or {}
+        recovered = {i: r for i, r in found.items() if r[1] - r[0] < threshold}
+        if own:
+            for i, r in recovered.items():
+                out.append(_finding(table, column, system, i, r, threshold, None))
+        budget = MAX_LP_OTHERS
         for other in others:
             if other is table or (other.sha256 and other.sha256 == table.sha256):
                 continue
@@ -205,12 +241,23 @@ def suppression_findings(
             system.rows = list(own_rows)
             if not _margin_rows(system, other, col):
                 continue
-            more = system.ranges()
-            if not more:
-                continue  # contradicts this table (another population), or nothing bounded
-            for i, r in more.items():
-                if i in recovered or r[1] - r[0] >= threshold:
+            if all(row in own_rows for row in system.rows[len(own_rows) :]):
+                continue  # nothing this table does not already say
+            spans = system.propagate()
+            if spans is None:
+                continue  # contradicts this table (another population)
+            hits = {
+                i: r for i, r in spans.items() if r[1] - r[0] < threshold and i not in recovered
+            }
+            if not hits and budget > 0 and any(i not in recovered for i in spans):
+                budget -= 1
+                spans = system.ranges()
+                if not spans:
                     continue
+                hits = {
+                    i: r for i, r in spans.items() if r[1] - r[0] < threshold and i not in recovered
+                }
+            for i, r in hits.items():
                 recovered[i] = r
                 out.append(_finding(table, column, system, i, r, threshold, other))
     return out

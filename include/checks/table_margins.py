@@ -67,6 +67,13 @@ def dims(profile: TableProfile) -> list[str]:
 
 def base_categories(profile: TableProfile, dim: str) -> tuple[str, ...]:
     """The canonical non-total categories of a dimension (by canonical name)."""
+    cache = profile.__dict__.setdefault("_base_categories", {})
+    if dim not in cache:
+        cache[dim] = _base_categories(profile, dim)
+    return cache[dim]
+
+
+def _base_categories(profile: TableProfile, dim: str) -> tuple[str, ...]:
     for d in profile.dimensions:
         if canonical(d) == dim:
             total = profile.totals.get(d)

@@ -20,6 +20,7 @@ category) is melted: its count-column headers become the categories of a dimensi
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -56,6 +57,7 @@ def is_total_label(label: str) -> bool:
     return low in _TOTAL_LABELS or low.startswith(("total ", "total(", "all ")) or low == "total:"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def canonical(label: str) -> str:
     """A category label or column name compared across tables: case, spaces and dashes folded."""
     text = str(label).strip().casefold().replace("–", "-").replace("—", "-")
