@@ -146,6 +146,7 @@ def hold_if_chain_broken(p: Any, ticket: Ticket, step: str) -> None:
         ticket.stats_id,
         ticket=ticket,
         step=step,
+        what="release" if step == "release" else "placement",
         report=report,
         nothing=nothing,
         recorded=recorded,
@@ -178,9 +179,9 @@ def _audit_hold(p: Any, ticket: Ticket, step: str, report: ChainReport) -> str:
     same = ("step", "round", "problem", "bad_seq", "bad_event_id")
     for e in p.store.audit(ticket.stats_id):
         if e.action == CHAIN_HELD and all(e.details.get(k) == details[k] for k in same):
-            return "the ticket's audit trail already records this hold"
+            return "The ticket's audit trail already records this hold"
     try:
         p.store.append_audit(ticket.stats_id, actor="pipeline", action=CHAIN_HELD, details=details)
     except StaleState as exc:
-        return f"the audit trail could not record this hold ({exc})"
-    return f"the ticket's audit trail records this hold ({CHAIN_HELD})"
+        return f"The audit trail could not record this hold ({exc})"
+    return f"The ticket's audit trail records this hold ({CHAIN_HELD})"

@@ -132,7 +132,8 @@ def test_an_altered_event_holds_the_release(p, smtp_sink):
     with pytest.raises(ChainBroken, match=r"release held, nothing was sent.*altered event #2"):
         steps.release(p, stats_id)
     body = _assert_held(p, smtp_sink, stats_id, S.AWAITING_OFFICERS, problem="altered", seq=2)
-    assert f"row id {victim}" in body and "records this hold" in body
+    assert f"row id {victim}" in body and "The ticket's audit trail records this hold" in body
+    assert any("audit chain broken, release held" in s for s in _subjects(smtp_sink))
     # The hold is on the chain, after the ticket's recorded head; the first break stays named.
     (held,) = [e for e in p.store.audit(stats_id) if e.action == CHAIN_HELD]
     assert held.details["bad_seq"] == 2 and held.details["step"] == "release"
@@ -259,6 +260,7 @@ def test_an_altered_event_holds_the_placement(p, smtp_sink):
     with pytest.raises(ChainBroken, match=r"place held, nothing was placed.*altered event #4"):
         steps.place(p, stats_id)
     _assert_held(p, smtp_sink, stats_id, S.AWAITING_OFFICERS, problem="altered", seq=4)
+    assert any("audit chain broken, placement held" in s for s in _subjects(smtp_sink))
     # Nothing copied into Input, the landing folder left as it was.
     assert not p.storage.list_files(Place("1234567", "Input", stats_id))
     assert p.storage.exists(Place("1234567", INGEST, FOLDER), "lookup.csv")
