@@ -2,7 +2,7 @@
 
 The migrations run as the role that owns the tables; the pipeline connects as a role that may
 read and add to the permanent record but never change or remove it: SELECT and INSERT only on
-audit events, decisions and manifests (the triggers refuse UPDATE/DELETE too; the grants hold
+audit events, decisions, manifests and the release ledger (the triggers refuse UPDATE/DELETE too; the grants hold
 even if a trigger is dropped, since only the owner can drop it), no DELETE on tickets.
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from include.db import get_engine
 
-APPEND_ONLY = ("audit_events", "decisions", "decision_files", "round_files")
+APPEND_ONLY = ("audit_events", "decisions", "decision_files", "round_files", "released_tables")
 UPDATED = ("tickets", "rounds")  # versioned rows: updated in place, never deleted
 REPLACEABLE = (  # claims that are released, the registry reloaded in place, sweep notices
     "sent_emails",

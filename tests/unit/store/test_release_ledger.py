@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -215,3 +216,70 @@ def test_the_stored_ledger_loads_only_the_tables_a_new_one_shares_a_dimension_wi
     # A request is not compared with its own release (a later round, a re-check).
     mine = ledger.StoredLedger(store, first.project, exclude=second.stats_id)
     assert [t.source for t in mine.sharing(asked)] == [first.stats_id]
+
+
+def test_the_app_role_records_and_reads_the_ledger_but_cannot_rewrite_it(postgres_url):
+    """The pipeline's PostgreSQL role (srs db grant-app-role): INSERT ... ON CONFLICT DO
+    NOTHING and SELECT, never UPDATE or DELETE, even with the trigger dropped."""
+    import uuid
+
+    from include.db_grants import grant_app_role
+    from tests.unit.store.helpers import drop_guard
+
+    store = TicketStore(postgres_url)
+    t = new_ticket(store)
+    ledger.record_release(store, t, {"a.csv": BY_REGION_TENURE.encode()})
+    role = f"h6_app_{uuid.uuid4().hex[:8]}"
+    engine = get_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE ROLE "{role}" NOLOGIN')
+    try:
+        grant_app_role(postgres_url, role)
+        drop_guard(engine, "released_tables")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+            row = (
+                conn.execute(
+                    sa.text(
+                        "SELECT project, stats_id, round, file, sheet, sha256, signature, "
+                        "dimensions, categories, counts, magnitudes, totals, cells, released_at "
+                        "FROM released_tables"
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            again = conn.execute(
+                sa.text(
+                    "INSERT INTO released_tables (project, stats_id, round, file, sheet, sha256, "
+                    "signature, dimensions, categories, counts, magnitudes, totals, cells, "
+                    "released_at) VALUES (:project, :stats_id, :round, :file, :sheet, :sha256, "
+                    ":signature, CAST(:dimensions AS JSON), CAST(:categories AS JSON), "
+                    "CAST(:counts AS JSON), CAST(:magnitudes AS JSON), CAST(:totals AS JSON), "
+                    "CAST(:cells AS JSON), :released_at) "
+                    "ON CONFLICT (stats_id, round, file, sheet) DO NOTHING RETURNING id"
+                ),
+                {
+                    **row,
+                    **{
+                        k: json.dumps(row[k])
+                        for k in (
+                            "dimensions",
+                            "categories",
+                            "counts",
+                            "magnitudes",
+                            "totals",
+                            "cells",
+                        )
+                    },
+                },
+            ).all()
+            assert again == []  # a retried release: nothing written, and no error
+        for sql in ("UPDATE released_tables SET file = 'x'", "DELETE FROM released_tables"):
+            with pytest.raises(Exception, match="permission denied"), engine.begin() as conn:
+                conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+                conn.exec_driver_sql(sql)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            conn.exec_driver_sql(f'DROP ROLE "{role}"')
