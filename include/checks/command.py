@@ -10,6 +10,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from include.checks.policy import INDIRECT_KINDS, CheckPolicy
 
@@ -88,7 +89,7 @@ def _policy(args: argparse.Namespace) -> CheckPolicy:
     return replace(policy, **changes) if changes else policy
 
 
-def _released(args: argparse.Namespace, path: Path) -> list:
+def _released(args: argparse.Namespace, path: Path) -> Any:
     """The released tables to check against: every table under each --released folder
     (source: the folder), else the project's ledger when --project is given."""
     from include.checks.table_profile import profile_tables
@@ -105,11 +106,12 @@ def _released(args: argparse.Namespace, path: Path) -> list:
                     out += profile_tables(file, str(root), file=file.relative_to(root).as_posix())
         return out
     if getattr(args, "project", None):
-        from include.release_ledger import released_tables
+        from include.release_ledger import StoredLedger
         from include.settings import get_settings
         from include.tickets import TicketStore
 
-        return released_tables(TicketStore(get_settings().database_url), str(args.project))
+        # Lazy: only the released tables sharing a dimension with these tables are loaded.
+        return StoredLedger(TicketStore(get_settings().database_url), str(args.project))
     return []
 
 

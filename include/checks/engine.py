@@ -35,6 +35,7 @@ from include.checks.request_form import (
 )
 
 if TYPE_CHECKING:
+    from include.checks.secondary import LedgerIndex
     from include.checks.table_profile import TableProfile
 
 __all__ = ["CheckReport", "FileResult", "check_path", "folder_name_problem"]
@@ -470,7 +471,7 @@ def _secondary(
     report: CheckReport,
     entries: list[_Entry],
     policy: CheckPolicy,
-    released: Sequence[TableProfile],
+    released: Sequence[TableProfile] | LedgerIndex,
     form: OutputForm | None,
     form_entries: dict[str, int],
     acro_files: dict[str, acro.AcroFile],
@@ -517,7 +518,7 @@ def check_path(
     request: bool = False,
     roles: dict[str, str] | None = None,
     incoming: bool = False,
-    released: Sequence[TableProfile] = (),
+    released: Sequence[TableProfile] | LedgerIndex = (),
 ) -> CheckReport:
     """Check a request folder (or a single file) and return the report.
 
@@ -525,7 +526,8 @@ def check_path(
     `request=True` also runs the request-form and folder rules (a folder is required).
     `incoming=True` (ingest, transfer): every file is placed, so none is supporting material,
     ACRO's own files included (their JSON stays banned).
-    `released`: the project's released tables; the output tables are checked against them and
+    `released`: the project's released tables (a list, or a LedgerIndex such as
+    release_ledger.StoredLedger, which loads only the tables sharing a dimension); the output tables are checked against them and
     against each other for secondary disclosure (not for incoming data, which is not released)."""
     root = Path(path)
     st = os.lstat(root)  # FileNotFoundError for a missing path, on purpose

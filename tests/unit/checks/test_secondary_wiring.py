@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from include.checks.command import main as srs_check
 from include.checks.engine import check_path
 from include.checks.policy import CheckPolicy
+from include.checks.secondary import LedgerIndex
 from include.db import session_scope
 from include.projects import policy_of
 from include.registry import get_project, load
@@ -59,11 +60,11 @@ def test_srs_check_project_uses_the_ledger(tmp_path, monkeypatch, capsys):
     ledger = profile_tables(old, "STATS-0042")
     asked = []
 
-    def released_tables(store, project):
+    def stored_ledger(store, project):
         asked.append(project)
-        return ledger
+        return LedgerIndex(ledger)
 
-    monkeypatch.setattr(release_ledger, "released_tables", released_tables)
+    monkeypatch.setattr(release_ledger, "StoredLedger", stored_ledger)
     monkeypatch.setattr(projects, "check_policy_for", lambda number: CheckPolicy())
     req = write(tmp_path / "req" / "by_region.csv", "region,count\nNorth,116\nSouth,200\n").parent
     assert srs_check([str(req), "--project", "1234567", "--format", "json"]) == 1
