@@ -415,3 +415,44 @@ def test_srs_audit_verify_archive(p, smtp_sink, capsys):
         p, started_by="ops", project="1234567", folder="x", requester="r_rahman", run_id="m__2"
     ).stats_id
     assert main(["audit", "verify", "--archive", other]) == 2  # not archived: nothing to verify
+
+
+def test_a_two_round_output_and_a_placed_ingest_verify_from_their_archives(p, smtp_sink):
+    from include.demo import demo_form_bytes
+
+    stats_id = _signed_off_output(p)
+    # Round 1 goes back (a new round, new decisions), round 2 is released.
+    t = p.store.get(stats_id)
+    p.store.transition(stats_id, S.REVISIONS_REQUESTED, actor="pipeline")
+    v2 = DEMO_FOLDER.replace("_v1", "_v2")
+    ready = Place("1234567", "Ready for Checking", v2)
+    p.storage.copy_folder(Place("1234567", "Ready for Checking", DEMO_FOLDER), ready)
+    p.storage.write_bytes(ready, "output_request_form.xlsx", demo_form_bytes("1234567", v2))
+    steps.intake(
+        p,
+        started_by="ops",
+        project="1234567",
+        folder=v2,
+        requester="r_rahman",
+        run_id=f"{stats_id}-r2",
+        stats_id=stats_id,
+    )
+    steps.take_snapshot(p, stats_id)
+    steps.run_checks(p, stats_id)
+    answers = [
+        Response("officer_1", t.assigned_officers[0], "Pass"),
+        Response("officer_2", t.assigned_officers[1], "Pass"),
+    ]
+    assert steps.officers_decision(p, stats_id, answers) == "release"
+    steps.release(p, stats_id)
+    steps.archive(p, stats_id)
+    where = p.archive_place(p.store.get(stats_id))
+    chain, decisions, manifests = read_archive(p.storage, where)
+    assert set(manifests) == {1, 2} and {d["round"] for d in decisions} == {1, 2}
+    assert verify_archive(p.storage, where).ok
+
+    ingest = _signed_off_ingest(p)
+    steps.place(p, ingest)
+    steps.archive(p, ingest)
+    report = verify_archive(p.storage, p.archive_place(p.store.get(ingest)))
+    assert (report.ok, report.head) == (True, p.store.verify_chain(ingest).head)
