@@ -286,7 +286,8 @@ def _finding(
         + " as its margin"
     )
     message = (
-        f"the suppressed count for {what} (column {column!r}) can be worked out from {by}: it "
+        f"the suppressed count for {what}{'' if table.wide else f' (column {column!r})'} can "
+        f"be worked out from {by}: it "
         f"is {value}, a range narrower than this project's minimum of {threshold}; suppress "
         "further cells (secondary suppression) or the totals, or combine categories"
     )

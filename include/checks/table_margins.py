@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from include.checks.findings import Location
-from include.checks.table_profile import TableProfile, canonical
+from include.checks.table_profile import WIDE_DIMENSION, TableProfile, canonical
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,10 @@ def interval(label: str) -> tuple[int, int] | None:
 def key_text(dimensions: Sequence[str], key: Sequence[str]) -> str:
     if not dimensions:
         return "the table's total"
-    return ", ".join(f"{d}={k}" for d, k in zip(dimensions, key, strict=True))
+    return ", ".join(
+        f"column {k}" if d == WIDE_DIMENSION else f"{d}={k}"
+        for d, k in zip(dimensions, key, strict=True)
+    )
 
 
 def shown(profile: TableProfile, over: Sequence[str], key: Sequence[str]) -> str:

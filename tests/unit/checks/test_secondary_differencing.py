@@ -173,9 +173,9 @@ def test_ledger_of_1000_tables_checks_in_under_a_second():
         )
     index = LedgerIndex(ledger)
     new = table("new.csv", ["region", "count"], [[f"region{j}", 100 + 10 * j] for j in range(8)])
-    started = time.perf_counter()
+    started = time.process_time()
     findings = secondary_findings([new], index, POLICY)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert len(index.sharing(new)) == 200  # only the tables over region are compared
     assert not rules(findings)
-    assert elapsed < 1.0, elapsed
+    assert elapsed < 1.0, elapsed  # CPU seconds: other processes on the machine do not count

@@ -133,12 +133,12 @@ def test_ledger_of_1000_suppressed_tables_checks_in_under_a_second():
     new = table("new.csv", ["region", "sex", "count"],
                 [[f"region{j}", s, "*" if (j, s) == (3, "F") else 50 + j]
                  for j in range(8) for s in ("F", "M")])  # fmt: skip
-    started = time.perf_counter()
+    started = time.process_time()
     hits = found([new], index)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     # The region tables give away the new table's region3/F (103 - 53 = 50); the new table's
     # region0 (50 + 50) gives away each region table's first suppressed cell, and so its second.
     assert {h.kind for h in hits} == {"cross_table", "released_cell"}
     assert len([h for h in hits if h.kind == "cross_table"]) == 1  # named once, by the first
     assert len({h.related.source for h in hits if h.kind == "released_cell"}) == 200
-    assert elapsed < 1.0, elapsed
+    assert elapsed < 1.0, elapsed  # CPU seconds: other processes on the machine do not count
