@@ -233,7 +233,7 @@ def suppression_findings(
                 out.append(_finding(table, column, system, i, r, threshold, None))
         budget = MAX_LP_OTHERS
         for other in others:
-            if other is table or (other.sha256 and other.sha256 == table.sha256):
+            if other is table or other.same_table(table):
                 continue
             col = count_column(other, table)
             if col is None:

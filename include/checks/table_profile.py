@@ -143,6 +143,10 @@ class TableProfile:
             object.__setattr__(self, "_by_key", cached)
         return cached
 
+    def same_table(self, other: TableProfile) -> bool:
+        """The same sheet of the same file (by content), released again or read twice."""
+        return bool(self.sha256) and self.sha256 == other.sha256 and self.sheet == other.sheet
+
     def is_total_key(self, key: Sequence[str]) -> bool:
         return any(self.totals.get(d) == k for d, k in zip(self.dimensions, key, strict=False))
 

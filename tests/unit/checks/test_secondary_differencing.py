@@ -179,3 +179,36 @@ def test_ledger_of_1000_tables_checks_in_under_a_second():
     assert len(index.sharing(new)) == 200  # only the tables over region are compared
     assert not rules(findings)
     assert elapsed < 1.0, elapsed  # CPU seconds: other processes on the machine do not count
+
+
+def test_two_sheets_of_one_workbook_are_compared(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    first = wb.active
+    first.title = "All"
+    for row in [["region", "count"], ["North", 120], ["South", 200]]:
+        first.append(row)
+    second = wb.create_sheet("Adults")
+    for row in [["region", "count"], ["North", 114], ["South", 200]]:
+        second.append(row)
+    wb.save(tmp_path / "t.xlsx")
+    report = check_path(tmp_path, POLICY)
+    found = rules(report.all_findings())
+    assert found, [f.rule for f in report.all_findings()]
+    f = found[0]
+    assert f.location.sheet == "All" and f.location.cell == "B2"
+    assert f.related.file == "t.xlsx" and f.related.sheet == "Adults" and f.related.cell == "B2"
+
+
+def test_nested_bands_within_each_region():
+    a = table("a.csv", ["region", "age", "count"],
+              [["North", "16-24", 100], ["North", "25-34", 200],
+               ["South", "16-24", 300], ["South", "25-34", 400]])  # fmt: skip
+    b = table("b.csv", ["region", "age", "count"],
+              [["North", "16-29", 150], ["North", "30-34", 150],
+               ["South", "16-29", 306], ["South", "30-34", 394]])  # fmt: skip
+    found = rules(secondary_findings([a], [b], POLICY))
+    # South's 25-29 band holds 6 (306 - 300); North's holds 50; all ages together hold 56.
+    assert found and all("region=South" in f.message for f in found)
+    assert any("25-29 group of 6" in f.message for f in found)
