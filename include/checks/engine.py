@@ -506,7 +506,21 @@ def _secondary(
         )
     if not report.tables:
         return
-    for f in secondary_findings(report.tables, released, policy):
+    try:
+        found = secondary_findings(report.tables, released, policy)
+    except Exception as exc:  # a bug here must not lose the rest of the report: an officer looks
+        found = [
+            _f(
+                "differencing",
+                Severity.REVIEW,
+                f"The tables could not be compared with each other and the project's released "
+                f"tables ({type(exc).__name__}: {exc}); an officer must check them for "
+                "differencing and recoverable suppression by hand.",
+                None,
+                kind="error",
+            )
+        ]
+    for f in found:
         target = by_rel.get(f.location.file or "")
         (target.findings if target is not None else report.findings).append(f)
 

@@ -90,3 +90,17 @@ def test_srs_check_released_folder(tmp_path, capsys):
     assert srs_check([str(req), "--format", "json"]) == 0
     capsys.readouterr()
     assert srs_check([str(req), "--released", str(tmp_path / "missing")]) == 2
+
+
+def test_a_failure_of_the_secondary_rules_is_a_review_finding_not_a_crash(tmp_path, monkeypatch):
+    from include.checks import secondary
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(secondary, "secondary_findings", broken)
+    write(tmp_path / "t.csv", "region,count\nNorth,120\nSouth,200\n")
+    report = check_path(tmp_path, POLICY)
+    (f,) = [f for f in report.all_findings() if f.rule == "differencing"]
+    assert f.kind == "error" and str(f.severity) == "review" and "boom" in f.message
+    assert [fr.path for fr in report.files] == ["t.csv"]
