@@ -22,7 +22,7 @@ from include.checks.table_margins import dims, fmt, key_text, location, ref
 from include.checks.table_profile import TableProfile, decimals
 
 MAX_LISTED = 5
-_PROPORTION = frozenset({"proportion", "prop", "share", "fraction"})
+_PERCENT = frozenset({"percent", "percentage", "pct", "%", "per_cent"})
 _MEAN = frozenset({"mean", "average", "avg"})
 _SUM = frozenset({"sum", "total", "value", "amount"})
 
@@ -129,7 +129,9 @@ def _percent_check(table: TableProfile, column: str, rate: str, base: int) -> Fi
     if len(rows) < 2:
         return None
     values = [c.values[rate] for c in rows]
-    scale = 1.0 if (tokens & _PROPORTION or max(values) <= 1.0) and max(values) <= 1.0 else 100.0
+    # A share (0-1) or a percentage (0-100): the header says which, else the values do.
+    percent = bool(tokens & _PERCENT) or "%" in rate
+    scale = 1.0 if not percent and max(values) <= 1.0 else 100.0
     best = None
     for grouping in _denominators(table, column):
         g, cands = grouping["groups"], grouping["cands"]  # type: ignore[index]

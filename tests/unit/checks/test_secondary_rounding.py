@@ -136,3 +136,13 @@ def test_thin_or_placeholder_context_is_for_review():
 
 def test_empty_context_is_left_to_request_form_incomplete():
     assert not context_findings(entry(methodology=""), "t.csv")
+
+
+def test_proportions_of_one_undo_the_rounding_too():
+    # Shares of 1: 0.123 of 1,000 is 123, not the rounded 125.
+    share = table("t.csv", ["region", "count", "proportion"],
+                  [["North", 125, "0.123"], ["South", 875, "0.877"]])  # fmt: skip
+    assert rule(secondary_findings([share], [], POLICY), "rounding_undone")
+    ok = table("t.csv", ["region", "count", "proportion"],
+               [["North", 125, "0.125"], ["South", 875, "0.875"]])  # fmt: skip
+    assert not rule(secondary_findings([ok], [], POLICY), "rounding_undone")
