@@ -491,6 +491,8 @@ def run_burst(
         ),
         "time_to_all_at_officers_s": round(reached_at, 1) if reached_at is not None else None,
         "throughput_per_min": round(checked / elapsed * 60, 1) if elapsed else 0.0,
+        # The machine is shared: its load (1-minute average) when the burst ended.
+        "load_average_end": round(os.getloadavg()[0], 1),
         "baseline_one_request_s": round(baseline_s, 1) if baseline_s is not None else None,
         "baseline_per_min": round(60 / baseline_s, 1) if baseline_s else None,
         "answers_sent": len(answered),
@@ -560,6 +562,7 @@ def report(f: dict[str, Any]) -> str:
         f"officer answers             {f['answers_accepted']} accepted of {f['answers_sent']} "
         f"sent; answered tasks {f['answered_task_states']}",
         f"intake sweep runs           {f['sweep_runs']}",
+        f"machine load at the end     {f['load_average_end']} (1-min average, {os.cpu_count()} CPUs)",
     ]
     if f["submit_failures"]:
         lines.append(
