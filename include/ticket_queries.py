@@ -14,10 +14,10 @@ test_ticket_queries.py`` compares them ticket by ticket):
   dataset the reader owns (``project_datasets``);
 - ``Scope.NONE``: nothing.
 
-Indexes that serve these queries (migration note for the store's owner): ``tickets
-(queued_at, id)`` for queue order, ``tickets (updated_at, id)`` for the finished list,
-``tickets (destination_project)`` for a data owner's transfers; ``tickets (state)`` and
-``tickets (project)`` exist.
+Indexes that serve these queries (migration 0003 and earlier): ``tickets (queued_at, id)``
+for queue order, ``tickets (updated_at, id)`` for the finished list, ``tickets
+(destination_project)`` for a data owner's transfers, ``tickets (state)`` and ``tickets
+(project)``.
 """
 
 from __future__ import annotations
@@ -180,9 +180,16 @@ def page(
 
 
 def oldest_waiting(s: Session, who: Reader) -> Ticket | None:
-    """The ticket ``who`` may see that has waited longest in the queue (open, not blocked)."""
-    found = page(s, who, Section.OPEN, limit=1).tickets
-    return found[0] if found else None
+    """The ticket ``who`` may see that has waited longest in the queue (open, not blocked):
+    the first row in queue order, without counting the whole section as a page would."""
+    row = s.scalars(
+        select(TicketRow)
+        .where(visible_to(who), _section_clause(Section.OPEN))
+        .order_by(*_order(Section.OPEN))
+        .limit(1)
+        .options(selectinload(TicketRow.rounds).selectinload(RoundRow.files))
+    ).first()
+    return ticket_of_row(row) if row is not None else None
 
 
 def counts_by_state(s: Session, who: Reader) -> dict[str, int]:
