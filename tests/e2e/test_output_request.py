@@ -200,3 +200,38 @@ def test_exploratory_project_rejected_from_the_trigger_form(airflow_server, srs,
     assert len(tickets) == 1 and tickets[0].state == S.REJECTED
     mail = wait_mails(sink, tickets[0].stats_id, 1)[0]
     assert "only full projects may request outputs" in mail.get_content()
+
+
+def test_released_tables_join_the_ledger_and_a_small_difference_is_blocked(airflow_server, srs, smtp_sink_session):
+    """Issue #13 end to end: the release records its table in the project's ledger, and the next
+    request's checks compare with it (one household more in one cell: differencing)."""
+    from include import release_ledger, request_rounds
+
+    client = airflow_server
+    folder = new_folder(srs=srs)
+    first = submit(client, srs, "1234567", folder, "r_rahman")
+    a, b = officers_of(client, srs, first.stats_id, first.run_id)
+    answer(client, first.run_id, "officer_1", "Pass", a)
+    answer(client, first.run_id, "officer_2", "Pass", b)
+    client.wait_for_run(DAG, first.run_id, {"success"}, timeout=RUN_TIMEOUT)
+    assert [e.file for e in release_ledger.entries(srs.store, stats_id=first.stats_id)] == ["energy_by_tenure_region.csv"]
+
+    folder2 = new_folder(srs=srs)
+    place = Place("1234567", "Ready for Checking", folder2)
+    table = srs.storage.read_bytes(place, "energy_by_tenure_region.csv")
+    changed = table.replace(b"E12000001,Owner occupied,412,", b"E12000001,Owner occupied,415,")
+    assert changed != table
+    srs.storage.write_bytes(place, "energy_by_tenure_region.csv", changed)
+    second = submit(client, srs, "1234567", folder2, "r_rahman")
+    a, b = officers_of(client, srs, second.stats_id, second.run_id)
+    detail = client.wait_for_hitl(DAG, second.run_id, "officer_1")
+    assert "Automated checks: FAIL" in detail["body"] and "differencing" in detail["body"]
+    checks = request_rounds.checks(srs.store.get(second.stats_id))
+    found = [f for f in checks["blocking"] if f["rule"] == "differencing"]
+    released_ids = {e.stats_id for e in release_ledger.entries(srs.store, project="1234567")}
+    assert found and {f["related"]["source"] for f in found} <= released_ids and first.stats_id in released_ids
+    answer(client, second.run_id, "officer_1", "Request revisions", a, guidance="Make the tables consistent.")
+    answer(client, second.run_id, "officer_2", "Request revisions", b, guidance="See the differencing finding.")
+    client.wait_for_run(DAG, second.run_id, {"success"}, timeout=RUN_TIMEOUT)
+    assert srs.store.get(second.stats_id).state == S.REVISIONS_REQUESTED
+    assert release_ledger.entries(srs.store, stats_id=second.stats_id) == []  # nothing released
