@@ -37,6 +37,8 @@ from include.checks.table_profile import TableProfile, canonical
 RULE = "differencing"
 MAX_PER_PAIR = 20  # findings listed per pair of tables
 MAX_BANDS = 40  # interval categories compared run by run (runs are quadratic)
+MAX_CATEGORIES = 200  # a dimension nested against another only up to this many categories
+MAX_GROUPS = 200  # combinations of the other dimensions nested within
 
 
 def _related(b: TableProfile, cell: MarginCell | None, column: str, rows) -> Related:
@@ -140,12 +142,17 @@ def _nested(
     threshold: int,
 ) -> Iterator[Finding]:
     cats_a, cats_b = base_categories(a, d), base_categories(b, d)
+    if len(cats_a) > MAX_CATEGORIES or len(cats_b) > MAX_CATEGORIES:
+        return  # a list of areas or dates, not bands or regions to nest: compared cell by cell
     # Within each combination of the aligned dimensions' categories, and over all of them.
     for over in ([*aligned, d], [d]) if aligned else ([d],):
         ma, mb = margins(a, col_a, over), margins(b, col_b, over)
         groups_a = _by_rest(ma)
         groups_b = _by_rest(mb)
-        for rest in sorted(set(groups_a) & set(groups_b)):
+        common_groups = sorted(set(groups_a) & set(groups_b))
+        if len(common_groups) > MAX_GROUPS:
+            continue  # too fine to nest within; the margin over the dimension alone still is
+        for rest in common_groups:
             ga = {_label(a, d, k): v for k, v in groups_a[rest].items()}
             gb = {_label(b, d, k): v for k, v in groups_b[rest].items()}
             prefix = shown(a, over[:-1], rest) + ", " if rest else ""
@@ -160,12 +167,15 @@ def _nested(
 
 def _label(profile: TableProfile, dim: str, label: str) -> str:
     """The table's own spelling of a canonical category label."""
-    for d in profile.dimensions:
-        if canonical(d) == dim:
-            for k in profile.categories.get(d, ()):
-                if canonical(k) == label:
-                    return k
-    return label
+    labels = profile.__dict__.get("_labels")
+    if labels is None:
+        labels = {
+            (canonical(d), canonical(k)): k
+            for d in profile.dimensions
+            for k in profile.categories[d]
+        }
+        object.__setattr__(profile, "_labels", labels)
+    return labels.get((dim, label), label)
 
 
 def _by_rest(m: dict[tuple, MarginCell]) -> dict[tuple, dict[str, MarginCell]]:

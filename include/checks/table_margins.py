@@ -155,10 +155,17 @@ def key_text(dimensions: Sequence[str], key: Sequence[str]) -> str:
 
 def shown(profile: TableProfile, over: Sequence[str], key: Sequence[str]) -> str:
     """key_text with the table's own dimension names and labels (keys are canonical)."""
-    names = {canonical(d): d for d in profile.dimensions}
-    labels = {
-        (canonical(d), canonical(k)): k for d in profile.dimensions for k in profile.categories[d]
-    }
+    cached = profile.__dict__.get("_shown")
+    if cached is None:
+        names = {canonical(d): d for d in profile.dimensions}
+        labels = {
+            (canonical(d), canonical(k)): k
+            for d in profile.dimensions
+            for k in profile.categories[d]
+        }
+        cached = (names, labels)
+        object.__setattr__(profile, "_shown", cached)
+    names, labels = cached
     return key_text(
         [names.get(d, d) for d in over],
         [labels.get((d, k), k) for d, k in zip(over, key, strict=True)],

@@ -30,7 +30,7 @@ from typing import Any
 
 from include.checks.identifiers import classify_header, header_tokens
 
-MAX_PROFILE_ROWS = 5_000
+MAX_PROFILE_ROWS = 1_000  # larger tables are record-level data, not released aggregates
 MAX_PROFILE_BYTES = 4 << 20  # a CSV is read only up to its first MAX_PROFILE_ROWS rows
 # calamine reads a whole sheet before its first row: a workbook this big is no aggregate table
 MAX_PROFILE_XLSX_BYTES = 1 << 20
@@ -66,7 +66,16 @@ def canonical(label: str) -> str:
 
 def parse_number(text: str | None) -> float | None:
     """A cell's number ('1,234', '12.5%', '3') or None when it is not one."""
-    if text is None or not _NUMBER.match(text) or not re.search(r"\d", text):
+    if text is None:
+        return None
+    if "_" not in text:
+        try:  # the common case, a plain number: no regex
+            value = float(text)
+        except ValueError:
+            pass
+        else:
+            return value if math.isfinite(value) else None
+    if not _NUMBER.match(text) or not re.search(r"\d", text):
         return None
     try:
         value = float(text.replace(",", "").replace("%", "").strip())
@@ -373,6 +382,8 @@ def profile_tables(
     limit = MAX_PROFILE_XLSX_BYTES if suffix == ".xlsx" else MAX_PROFILE_BYTES
     if suffix not in (".csv", ".tsv", ".xlsx") or path.stat().st_size > limit:
         return []
+    if _too_many_rows(path, suffix):
+        return []
     sha = sha256 or _sha256(path)
     try:
         if suffix == ".xlsx":
@@ -398,6 +409,43 @@ def profile_tables(
         return [profile] if profile is not None else []
     except Exception:  # an unreadable table is the content checks' finding, not ours
         return []
+
+
+_ROW_TAG = re.compile(rb"<(?:\w+:)?row[\s>]")
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"[A-Z]+\d+:[A-Z]+(\d+)\"")
+
+
+def _too_many_rows(path: Path, suffix: str) -> bool:
+    """Whether the file is plainly record-level, decided without parsing it: a CSV with more
+    lines than MAX_PROFILE_ROWS, a workbook whose every sheet says it has more rows."""
+    limit = MAX_PROFILE_ROWS + 1
+    if suffix != ".xlsx":
+        with path.open("rb") as fh:
+            return fh.read(MAX_PROFILE_BYTES).count(b"\n") > limit + 1
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            sheets = [
+                n for n in zf.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")
+            ]
+            rows = []
+            for name in sheets:
+                with zf.open(name) as fh:
+                    head = fh.read(4096)
+                    m = _DIMENSION.search(head)
+                    if m is not None:
+                        rows.append(int(m.group(1)))
+                        continue
+                    # No dimension element (openpyxl's write-only mode): count row tags.
+                    count, data = 0, head
+                    while data and count <= limit:
+                        count += len(_ROW_TAG.findall(data))
+                        data = fh.read(1 << 20)
+                    rows.append(count)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError):
+        return False
+    return bool(rows) and min(rows) > limit
 
 
 def _source_rows(src: Any) -> Iterable[tuple[int, list[str | None]]]:

@@ -104,3 +104,22 @@ def test_a_failure_of_the_secondary_rules_is_a_review_finding_not_a_crash(tmp_pa
     (f,) = [f for f in report.all_findings() if f.rule == "differencing"]
     assert f.kind == "error" and str(f.severity) == "review" and "boom" in f.message
     assert [fr.path for fr in report.files] == ["t.csv"]
+
+
+def test_record_level_workbooks_are_not_read(tmp_path, monkeypatch):
+    import openpyxl
+
+    from include.checks import tabular
+
+    rows = [["id", "count"]] + [[f"p{i}", i % 7] for i in range(MAX_PROFILE_ROWS + 1)]
+    for write_only in (False, True):  # with a dimension element, and without (write-only)
+        wb = openpyxl.Workbook(write_only=write_only)
+        ws = wb.create_sheet("Data") if write_only else wb.active
+        for row in rows:
+            ws.append(row)
+        path = tmp_path / f"big_{write_only}.xlsx"
+        wb.save(path)
+        monkeypatch.setattr(
+            tabular, "_xlsx_sources", lambda p: (_ for _ in ()).throw(AssertionError)
+        )
+        assert profile_tables(path, "") == []
