@@ -24,8 +24,9 @@ import pytest
 
 from include.checks.findings import Finding, Location, Severity
 from include.checks.report import CheckReport, FileResult, render_html
+from include.rounds import CheckSummary
 from include.states import TicketState as S
-from include.storage import Place
+from include.storage import Manifest, Place
 
 LONG_AGO = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
@@ -61,8 +62,8 @@ def seeded(srs) -> dict[str, Any]:
         actor="intake",
         action="officers_assigned",
         assigned_officers=["officer_alice", "officer_bob"],
-        details={"run_r1": f"{t.stats_id}-r1"},
     )
+    store.record_run(t.stats_id, 1, f"{t.stats_id}-r1")
     store.transition(t.stats_id, S.CHECKING, actor="pipeline")
     files = [
         ("energy_by_tenure_region.csv", "output", "csv", 2048),
@@ -105,19 +106,10 @@ def seeded(srs) -> dict[str, Any]:
         "total_bytes": sum(f[3] for f in files),
         "files": [{"path": p, "sha256": SHA, "size": size} for p, _, _, size in files],
     }
-    store.set_fields(
-        t.stats_id,
-        actor="pipeline",
-        action="checks_completed",
-        details={
-            "snapshot_r1": {"folder": folder, "place": "x", "manifest": manifest},
-            "checks_r1": {
-                "verdict": "fail",
-                "files": [{"path": p, "role": r, "type": ty} for p, r, ty, _ in files],
-            },
-        },
-    )
     out = Place("1234567", "Output", t.stats_id)
+    store.record_snapshot(t.stats_id, 1, "x", Manifest.from_dict(manifest))
+    described = tuple({"path": p, "role": r, "type": ty} for p, r, ty, _ in files)
+    store.record_checks(t.stats_id, 1, CheckSummary("fail", {}, files=described), out.key)
     srs.storage.write_bytes(out, f"{folder}.check.json", json.dumps(report.to_dict()).encode())
     srs.storage.write_bytes(
         out, f"{folder}.check.html", render_html(report, title=f"{t.stats_id} — {folder}").encode()
@@ -391,7 +383,9 @@ def test_nav_entry_frames_the_queue_in_airflow(airflow_server, seeded, browser):
     outer = browser.evaluate("document.body.innerText") or ""
     if "Requests" not in outer:
         # With two entries ("Requests", "Sign-offs") Airflow files them under its Plugins menu.
-        browser.evaluate("[...document.querySelectorAll('button, a')].find(e => e.innerText.trim() === 'Plugins')?.click()")
+        browser.evaluate(
+            "[...document.querySelectorAll('button, a')].find(e => e.innerText.trim() === 'Plugins')?.click()"
+        )
         time.sleep(1)
         outer = browser.evaluate("document.body.innerText") or ""
     assert "Requests" in outer and "Sign-offs" in outer, outer[:1000]  # the nav entries
