@@ -74,9 +74,9 @@ def _on_new(f: Finding, new: TableProfile, old: TableProfile) -> Finding:
     from include.checks.findings import Location, Related
 
     where = f.location.cell or (f"row {f.location.row}" if f.location.row else None)
-    related = Related(
-        old.source, old.file, old.sheet, where, f.related.compare if f.related else ()
-    )
+    # Side by side from this (the new) table's point of view: its margin, the released cell.
+    compare = tuple((w, there, here) for w, here, there in (f.related.compare if f.related else ()))
+    related = Related(old.source, old.file, old.sheet, where, compare)
     message = (
         f"released table {old.label}: {f.message} (this table is the margin that gives it away)"
     )

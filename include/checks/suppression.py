@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 
 from include.checks.findings import Finding, Related, Severity
-from include.checks.table_margins import count_column, dims, fmt, key_text, location, margins
+from include.checks.table_margins import count_column, dims, fmt, key_text, location, margins, ref
 from include.checks.table_profile import TableProfile, canonical
 
 RULE = "suppression_recoverable"
@@ -67,6 +67,8 @@ class _System:
         rounded = rounding_base > 1 and known and all(v % rounding_base == 0 for v in known)
         self.half = rounding_base / 2 if rounded else 0.0
         self.rows: list[tuple[list[int], float, float]] = []  # (unknowns, rhs, slack)
+        # Row index -> the other table's cell (its key, or None for a sum) and value behind it.
+        self.sources: dict[int, tuple[tuple[str, ...] | None, float]] = {}
 
     def add(self, pattern: tuple, value: float | None, total_key: tuple | None) -> None:
         """pattern: a canonical category per dimension, or None for 'any' (a total)."""
@@ -196,7 +198,10 @@ def _margin_rows(system: _System, other: TableProfile, column: str) -> int:
         pattern: list[str | None] = [None] * len(names)
         for d, k in zip(common, key, strict=True):
             pattern[names.index(d)] = k
+        added = len(system.rows)
         system.add(tuple(pattern), cell.value, None)
+        if len(system.rows) > added:
+            system.sources[added] = (cell.key, cell.value)
     return len(system.rows) - before
 
 
@@ -239,6 +244,7 @@ def suppression_findings(
             if col is None:
                 continue
             system.rows = list(own_rows)
+            system.sources = {}
             if not _margin_rows(system, other, col):
                 continue
             if all(row in own_rows for row in system.rows[len(own_rows) :]):
@@ -259,7 +265,7 @@ def suppression_findings(
                 }
             for i, r in hits.items():
                 recovered[i] = r
-                out.append(_finding(table, column, system, i, r, threshold, other))
+                out.append(_finding(table, column, system, i, r, threshold, other, col))
     return out
 
 
@@ -271,6 +277,7 @@ def _finding(
     span: tuple[float, float],
     threshold: int,
     other: TableProfile | None,
+    other_column: str | None = None,
 ) -> Finding:
     key = system.unknowns[i]
     raw = system.raw[key]
@@ -293,9 +300,17 @@ def _finding(
     )
     related = None
     if other is not None:
+        # The other table's cell whose equation holds this unknown (the margin used).
+        cell, shown = None, "-"
+        for row, (members, _, _) in enumerate(system.rows):
+            if row in system.sources and i in members:
+                other_key, margin = system.sources[row]
+                cell, shown = ref(other, other_key, other_column), fmt(margin)
+                break
         related = Related(
-            other.source, other.file, other.sheet, None, ((what, "suppressed", value),)
-        )
+            other.source, other.file, other.sheet, cell,
+            ((what, "suppressed", f"margin {shown}"), ("recovered", value, "")),
+        )  # fmt: skip
     return Finding(
         RULE, Severity.BLOCK, message, location(table, raw, column), "cross_table" if other else
         "margins", related,

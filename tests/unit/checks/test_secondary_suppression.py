@@ -88,6 +88,8 @@ def test_a_released_table_supplies_the_margin():
     hits = found([new], [margin])
     assert len(hits) == 1 and hits[0].kind == "cross_table"
     assert hits[0].related.source == "STATS-7" and hits[0].related.file == "by_region.csv"
+    assert hits[0].related.cell == "row 2"  # North's 44 there
+    assert hits[0].related.compare[0] == ("region=North, sex=M", "suppressed", "margin 44")
     assert "exactly 3" in hits[0].message
     # Control: a released margin of another population (it contradicts the table) is ignored.
     other = table("by_region.csv", ["region", "count"], [["North", 30], ["South", 63]], "STATS-7")
@@ -102,6 +104,8 @@ def test_new_table_is_the_margin_that_gives_a_released_cell_away():
     hits = found([new], [old])
     assert len(hits) == 1 and hits[0].kind == "released_cell"
     assert hits[0].location.file == "by_region.csv" and hits[0].related.source == "STATS-8"
+    assert hits[0].related.cell == "row 3"  # the released table's suppressed North/M
+    assert hits[0].related.compare[0] == ("region=North, sex=M", "margin 44", "suppressed")
 
 
 def test_rounded_table_widens_the_ranges():
