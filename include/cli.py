@@ -305,9 +305,9 @@ def cmd_reopen(args: argparse.Namespace) -> int:
 
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
-    from include.airflow_api import AirflowAPI, AirflowAPIError, RunExists
+    from include import request_steps
+    from include.airflow_api import AirflowAPI, AirflowAPIError
     from include.pipeline import Pipeline
-    from include.request_kinds import kind_for
     from include.states import TicketState
     from include.tickets import UnknownTicket
 
@@ -321,26 +321,25 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
             f"{ticket.stats_id} is in state '{ticket.state}'; only a request whose revisions were requested can be resubmitted"
         )
     researcher = args.researcher or ticket.requester
-    kind = kind_for(ticket.kind)
-    conf = {
-        "project": ticket.project,
-        "folder": args.folder,
-        "researcher": researcher,
-        "stats_id": ticket.stats_id,
-        **kind.run_params(ticket),
-    }
-    run_id = f"{ticket.stats_id}-r{ticket.round + 1}"
+    rnd = ticket.round + 1
+    run_id = f"{ticket.stats_id}-r{rnd}"
     try:
-        AirflowAPI(p.settings).trigger(kind.dag_id, run_id, conf)
-    except RunExists:
-        print(
-            f"{ticket.stats_id}: round {ticket.round + 1} already submitted (Airflow run {run_id})"
+        started = request_steps.start_round_run(
+            p,
+            AirflowAPI(p.settings),
+            ticket,
+            rnd,
+            folder=args.folder,
+            requester=researcher,
+            actor=SUBMITTED_VIA,
         )
-        return 0
     except AirflowAPIError as exc:
         raise CommandError(str(exc)) from None
+    if not started:
+        print(f"{ticket.stats_id}: round {rnd} already submitted (Airflow run {run_id})")
+        return 0
     print(
-        f"{ticket.stats_id}: round {ticket.round + 1} submitted from folder {args.folder} (Airflow run {run_id})"
+        f"{ticket.stats_id}: round {rnd} submitted from folder {args.folder} (Airflow run {run_id})"
     )
     return 0
 

@@ -414,12 +414,28 @@ def start_first_run(
 ) -> bool:
     """Start round 1's run of a registered ticket unless its trigger is recorded; True if this
     call started it. The trigger is recorded on the round (typed, once) either way."""
-    from include.airflow_api import AirflowAPIError, RunExists
-
     if request_rounds.triggered_run(ticket, 1):
         return False
+    return start_round_run(p, api, ticket, 1, folder=folder, requester=requester, actor=actor)
+
+
+def start_round_run(
+    p: Pipeline,
+    api: StartsRuns,
+    ticket: Ticket,
+    rnd: int,
+    *,
+    folder: str,
+    requester: str,
+    actor: str,
+) -> bool:
+    """Trigger ``<STATS-ID>-r<rnd>`` for ``folder`` and record the trigger; True if this call
+    started it, False if Airflow already has that run (its 409: another submitter won). A
+    refused trigger is audited as ``run_not_started`` and raised."""
+    from include.airflow_api import AirflowAPIError, RunExists
+
     kind = kind_for(ticket.kind)
-    run_id = first_run_id(ticket)
+    run_id = f"{ticket.stats_id}-r{rnd}"
     conf = {
         "project": ticket.project,
         "folder": folder,
@@ -440,7 +456,7 @@ def start_first_run(
             details={"run_id": run_id, "error": str(exc)},
         )
         raise
-    p.store.record_trigger(ticket.stats_id, 1, run_id, actor=actor, folder=folder)
+    p.store.record_trigger(ticket.stats_id, rnd, run_id, actor=actor, folder=folder)
     return started
 
 

@@ -377,32 +377,18 @@ def _start_next_round(
     is an audit event (recorded once), each sweep asks again, and Airflow answers that the run
     exists.
     """
-    from include.airflow_api import AirflowAPIError, RunExists
+    from include.airflow_api import AirflowAPIError
+    from include.request_steps import start_round_run
 
-    run_id = f"{ticket.stats_id}-r{ticket.round + 1}"
-    kind = kind_for(ticket.kind)
-    conf = {
-        "project": ticket.project,
-        "folder": folder,
-        "researcher": ticket.requester,
-        "stats_id": ticket.stats_id,
-        **kind.run_params(ticket),
-    }
+    rnd = ticket.round + 1
+    run_id = f"{ticket.stats_id}-r{rnd}"
     try:
-        api.trigger(kind.dag_id, run_id, conf)
-        started = True
-    except RunExists:
-        started = False
-    except AirflowAPIError as exc:
-        p.store.append_audit(
-            ticket.stats_id,
-            actor=SWEEP,
-            action="run_not_started",
-            details={"run_id": run_id, "error": str(exc)},
+        started = start_round_run(
+            p, api, ticket, rnd, folder=folder, requester=ticket.requester, actor=SWEEP
         )
+    except AirflowAPIError as exc:
         result.errors.append(f"{ticket.stats_id}: run {run_id} not started: {exc}")
         return
-    p.store.record_trigger(ticket.stats_id, ticket.round + 1, run_id, actor=SWEEP, folder=folder)
     (result.started if started else result.already).append(f"{run_id} {folder}")
 
 

@@ -173,3 +173,37 @@ def test_a_folder_holding_a_hard_link_is_refused(p, capsys, tmp_path):
     os.link(tmp_path / "secret.csv", ready_root(p) / DEMO_FOLDER / "more.csv")
     err = refused(p, capsys, submit("--folder", DEMO_FOLDER))
     assert "more.csv" in err and "is a hard link" in err
+
+
+def test_resubmit_starts_the_next_round_once_and_records_its_trigger(p, capsys, monkeypatch):
+    """`srs resubmit` starts <STATS-ID>-r2 from the revised folder and records the trigger in
+    the audit trail (the round begins when its intake takes the folder); again, Airflow's 409
+    is 'already submitted', and nothing is recorded twice."""
+    from include.airflow_api import RunExists
+    from include.states import TicketState as S
+
+    write_demo_request(p.storage)
+    assert cli.main(submit("--folder", DEMO_FOLDER)) == 0
+    [ticket] = p.store.find()
+    p.store.transition(ticket.stats_id, S.CHECKING, actor="t")
+    p.store.transition(ticket.stats_id, S.AWAITING_OFFICERS, actor="t")
+    p.store.transition(ticket.stats_id, S.REVISIONS_REQUESTED, actor="t")
+    capsys.readouterr()
+    v2 = DEMO_FOLDER.replace("_v1", "_v2")
+    assert cli.main(["resubmit", ticket.stats_id, "--folder", v2]) == 0
+    assert "round 2 submitted" in capsys.readouterr().out
+    assert p.triggered[-1] == ("output_request", f"{ticket.stats_id}-r2")
+
+    def exists(self, dag_id, run_id, conf, logical_date=None):
+        p.triggered.append((dag_id, run_id))
+        raise RunExists(dag_id, run_id)
+
+    monkeypatch.setattr(airflow_api.AirflowAPI, "trigger", exists)
+    assert cli.main(["resubmit", ticket.stats_id, "--folder", v2]) == 0
+    assert "round 2 already submitted" in capsys.readouterr().out
+    triggers = [
+        e
+        for e in p.store.audit(ticket.stats_id)
+        if e.action == "run_triggered" and e.details.get("run_id") == f"{ticket.stats_id}-r2"
+    ]
+    assert len(triggers) == 1 and triggers[0].details.get("folder") == v2
