@@ -11,7 +11,8 @@ from include.checks.engine import check_path
 from include.checks.policy import CheckPolicy
 from include.checks.report import render_json
 from include.checks.secondary import LedgerIndex, secondary_findings
-from include.checks.table_profile import profile_columns, profile_tables
+from include.checks.table_profile import profile_tables
+from tests.unit.checks.secondary_tables import table
 
 POLICY = CheckPolicy(threshold=10)
 
@@ -20,19 +21,6 @@ def write(path: Path, rows: list[list[object]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(",".join(str(v) for v in r) for r in rows) + "\n")
     return path
-
-
-def table(name: str, headers: list[str], rows: list[list[object]], source: str = ""):
-    profile = profile_columns(
-        source,
-        name,
-        None,
-        name,
-        headers,
-        [(i + 2, [str(v) for v in r]) for i, r in enumerate(rows)],
-    )
-    assert profile is not None
-    return profile
 
 
 def rules(findings, rule: str = "differencing"):

@@ -10,22 +10,9 @@ from include.checks.findings import Severity
 from include.checks.policy import CheckPolicy
 from include.checks.request_form import FileEntry
 from include.checks.secondary import secondary_findings
-from include.checks.table_profile import profile_columns
+from tests.unit.checks.secondary_tables import table
 
 POLICY = CheckPolicy(threshold=10)
-
-
-def table(name, headers, rows, source=""):
-    profile = profile_columns(
-        source,
-        name,
-        None,
-        name,
-        headers,
-        [(i + 2, [str(v) for v in r]) for i, r in enumerate(rows)],
-    )
-    assert profile is not None
-    return profile
 
 
 def rule(findings, name):

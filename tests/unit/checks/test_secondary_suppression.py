@@ -11,23 +11,10 @@ from include.checks.engine import check_path
 from include.checks.findings import Severity
 from include.checks.policy import CheckPolicy
 from include.checks.secondary import LedgerIndex, secondary_findings
-from include.checks.table_profile import profile_columns
+from tests.unit.checks.secondary_tables import table
 
 POLICY = CheckPolicy(threshold=10)
 RULE = "suppression_recoverable"
-
-
-def table(name, headers, rows, source=""):
-    profile = profile_columns(
-        source,
-        name,
-        None,
-        name,
-        headers,
-        [(i + 2, [str(v) for v in r]) for i, r in enumerate(rows)],
-    )
-    assert profile is not None
-    return profile
 
 
 def found(tables, released=(), policy=POLICY):
