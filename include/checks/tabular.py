@@ -50,6 +50,7 @@ from include.checks.identifiers import (
     HeaderClass,
     classify_header,
     identifier_finding,
+    possible_kinds,
     rule_for,
 )
 from include.checks.policy import CheckPolicy
@@ -679,7 +680,10 @@ class _TableCheck:
                     families.append(family)
             elif family == "identifier" and "identifier" not in planned:
                 context = {"business_ref_context": self.business_ref_context}
-                for kind in KIND_LABEL:  # one expectation per kind, so GX names the kind
+                values = [v for v in frame["ident"] if v is not None]
+                possible = possible_kinds(values, self.business_ref_context)
+                # One expectation per kind that some candidate could be, so GX names the kind.
+                for kind in (k for k in KIND_LABEL if k in possible):
                     specs.append(
                         suites.SuiteSpec("identifier", ("ident",), {**context, "kind": kind})
                     )
