@@ -442,6 +442,15 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_check_parser(sub)
+        from include.checks import check_server
+
+        p = sub.add_parser(
+            "check-server",
+            help="keep the checks warm (Great Expectations imported) for `srs check`",
+            description=check_server.__doc__.split("\n")[0],
+        )
+        check_server.add_arguments(p)
+        p.set_defaults(func=check_server.run)
 
     p = sub.add_parser(
         "mailsink", help="run the embedded SMTP server that keeps mail as .eml files"
@@ -470,6 +479,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["check"]:
+        from include.checks.check_client import run_on_server
+
+        served = run_on_server(argv[1:])  # a warm `srs check-server`, when one is running
+        if served is not None:
+            return served
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

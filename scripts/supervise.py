@@ -13,8 +13,8 @@ In order, from the environment ``scripts/airflow_env.sh`` sets:
    ``airflow`` in it, created if missing; skipped when ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``
    points elsewhere;
 2. ``airflow db migrate``;
-3. ``airflow api-server``, ``scheduler``, ``dag-processor``, ``triggerer`` and the mail sink
-   (``srs mailsink``), each in its own process group, output prefixed with its name on the
+3. ``airflow api-server``, ``scheduler``, ``dag-processor``, ``triggerer``, the mail sink
+   (``srs mailsink``) and the warm check server (``srs check-server``), each in its own process group, output prefixed with its name on the
    console and kept in ``$AIRFLOW_HOME/logs/supervisor/<name>.log``.
 
 A process that exits is started again (after 1, 2, 4 … up to 30 s) and the restart is logged;
@@ -305,6 +305,8 @@ class Supervisor:
             ("dag-processor", [airflow, "dag-processor"]),
             ("triggerer", [airflow, "triggerer"]),
             ("mailsink", [str(BIN / "srs"), "mailsink"]),
+            # Keeps `srs check` warm for this environment (README: Check engine performance).
+            ("check-server", [str(BIN / "srs"), "check-server", "--standby"]),
         ):
             component = Component(name, command)
             self.components.append(component)

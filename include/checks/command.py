@@ -60,6 +60,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--request", action="store_true", help="also run the request form and folder rules"
     )
     p.add_argument(
+        "--no-server",
+        action="store_true",
+        help="check in this process even when a warm check server is running",
+    )
+    p.add_argument(
         "--format",
         choices=("json", "text", "html"),
         default="text",

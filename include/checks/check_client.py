@@ -1,0 +1,163 @@
+"""`srs check` through a warm check server, when one is running (``srs check-server``).
+
+Importing Great Expectations costs a fresh ``srs check`` process 1–3 s before it reads a byte
+(issue #14); the check server imports it once, with pandas, pyarrow and the GX context, and
+forks a child per check, so each check starts warm and ends with its own memory returned.
+This module is the client side and stays light: it imports nothing beyond the standard
+library, so a check through the server costs the client one interpreter start.
+
+A server is found by its socket's name, which is a fingerprint of the code (every
+``include/`` module's size and modification time), the interpreter and the ``SRS_*`` / ``GX_*``
+settings: a server started before a code change or with other settings is never used, and
+the check runs in the client's own process instead. The socket lives in a folder only this
+user can open (0700, owned by the user; anything else is refused) and the server checks
+each caller's uid (SO_PEERCRED).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import stat
+import struct
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+OFF_VALUES = ("0", "off", "no", "false")
+# Settings of the client side only: they do not change what a check finds.
+_NOT_FINGERPRINTED = ("SRS_CHECK_SERVER", "SRS_CHECK_SERVER_DIR", "SRS_CHECK_STATS")
+_HEADER = struct.Struct("!Q")
+_INCLUDE = Path(__file__).resolve().parent.parent  # the include/ package
+
+
+class ServerFolderUnsafe(RuntimeError):
+    """The server's folder is not a private folder of this user."""
+
+
+def server_folder(env: Mapping[str, str] = os.environ) -> Path:
+    """Where the check server's socket lives: $SRS_CHECK_SERVER_DIR, else a folder of the
+    user's runtime directory, else /tmp/srs-check-<uid>. Created 0700; refused (raises
+    ServerFolderUnsafe) when it is a link, not the user's, or open to others."""
+    configured = env.get("SRS_CHECK_SERVER_DIR")
+    if configured:
+        folder = Path(configured)
+    elif env.get("XDG_RUNTIME_DIR"):
+        folder = Path(env["XDG_RUNTIME_DIR"]) / "srs-check"
+    else:
+        folder = Path("/tmp") / f"srs-check-{os.getuid()}"  # noqa: S108 - checked below
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ServerFolderUnsafe(f"{folder}: {exc.strerror}") from exc
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise ServerFolderUnsafe(f"{folder} is not a folder (a link or a file)")
+    if st.st_uid != os.getuid():
+        raise ServerFolderUnsafe(f"{folder} belongs to uid {st.st_uid}, not to you")
+    if st.st_mode & 0o077:
+        raise ServerFolderUnsafe(f"{folder} is open to other users (mode {st.st_mode & 0o777:o})")
+    return folder
+
+
+def fingerprint(env: Mapping[str, str] = os.environ) -> str:
+    """Code, interpreter and settings a server must share with its clients."""
+    h = hashlib.sha256()
+    h.update(f"{sys.executable}\0{sys.version}\0".encode())
+    for key in sorted(env):
+        if (
+            key.startswith(("SRS_", "GX_")) or key in ("AIRFLOW_HOME", "HOME")
+        ) and key not in _NOT_FINGERPRINTED:
+            h.update(f"{key}={env[key]}\0".encode())
+    for path in sorted(_INCLUDE.rglob("*")):
+        if path.suffix in (".py", ".json", ".yaml") and "__pycache__" not in path.parts:
+            st = path.stat()
+            h.update(f"{path.relative_to(_INCLUDE)}:{st.st_size}:{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()[:20]
+
+
+def socket_path(env: Mapping[str, str] = os.environ) -> Path:
+    return server_folder(env) / f"check-{fingerprint(env)}.sock"
+
+
+# ------------------------------------------------------------------------------ framing
+
+
+def send_frame(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(_HEADER.pack(len(payload)) + payload)
+
+
+def recv_frame(sock: socket.socket) -> bytes:
+    (size,) = _HEADER.unpack(_recv_exactly(sock, _HEADER.size))
+    return _recv_exactly(sock, size)
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    parts, left = [], size
+    while left:
+        part = sock.recv(min(left, 1 << 20))
+        if not part:
+            raise ConnectionError("the check server closed the connection before answering")
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+# ------------------------------------------------------------------------------- client
+
+
+def run_on_server(argv: Sequence[str], env: Mapping[str, str] = os.environ) -> int | None:
+    """Run ``srs check ARGV`` on a warm server and return its exit code, having written its
+    output; None when no server can take it (then the caller checks in its own process)."""
+    if env.get("SRS_CHECK_SERVER", "").lower() in OFF_VALUES or "--no-server" in argv:
+        return None
+    if any(a in ("-h", "--help") for a in argv):
+        return None
+    try:
+        path = socket_path(env)
+    except ServerFolderUnsafe as exc:
+        sys.stderr.write(f"srs check: not using a check server: {exc}\n")
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(0.5)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return None  # no server for this code and these settings
+        sock.settimeout(None)  # a check of a large folder may take minutes
+        send_frame(sock, json.dumps({"argv": list(argv), "cwd": os.getcwd()}).encode())
+        try:
+            header = json.loads(recv_frame(sock))
+            out, err = recv_frame(sock), recv_frame(sock)
+        except (ConnectionError, ValueError) as exc:
+            sys.stderr.write(f"srs check: {exc}; checking in this process instead\n")
+            return None
+    finally:
+        sock.close()
+    _write(sys.stdout, out)
+    _write(sys.stderr, err)
+    _note_stats(env, header)
+    return int(header["exit"])
+
+
+def _write(stream, data: bytes) -> None:
+    if not data:
+        return
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        buffer.write(data)
+        buffer.flush()
+    else:
+        stream.write(data.decode("utf-8", "replace"))
+
+
+def _note_stats(env: Mapping[str, str], header: dict) -> None:
+    """For the benchmark: where the check ran and its peak memory (the server's child),
+    appended as one JSON line to $SRS_CHECK_STATS when set."""
+    target = env.get("SRS_CHECK_STATS")
+    if target:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"server": True, **header}) + "\n")

@@ -1,0 +1,208 @@
+"""The warm check server (`srs check-server`): a check through it prints the same report and
+exits with the same code as one in the client's own process; a server for other code or
+other settings, an unsafe socket folder or a server that dies mid-check never decides a
+check; only the user running the server may use it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from include.checks import check_client as cc
+from include.checks import check_server
+
+ROOT = Path(__file__).resolve().parents[3]
+SRS = [sys.executable, "-m", "include.cli"]
+
+
+@pytest.fixture
+def server_env(tmp_path):
+    folder = tmp_path / "sock"
+    folder.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if k != "SRS_CHECK_SERVER"}
+    env.update(SRS_CHECK_SERVER_DIR=str(folder), SRS_CHECK_STATS=str(tmp_path / "stats.jsonl"),
+               PYTHONPATH=str(ROOT))  # fmt: skip
+    return env
+
+
+@pytest.fixture
+def server(server_env, tmp_path):
+    """A running `srs check-server` for this environment; stopped (SIGTERM) afterwards."""
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen([*SRS, "check-server"], env=server_env, cwd=ROOT, stdout=log,
+                            stderr=subprocess.STDOUT)  # fmt: skip
+    path = Path(server_env["SRS_CHECK_SERVER_DIR"]) / f"check-{cc.fingerprint(server_env)}.sock"
+    deadline = time.monotonic() + 90
+    while not path.exists():
+        assert proc.poll() is None, (tmp_path / "server.log").read_text()
+        assert time.monotonic() < deadline, "the check server did not start in 90 s"
+        time.sleep(0.2)
+    yield proc
+    proc.terminate()
+    assert proc.wait(30) == 0
+    assert not path.exists(), "the server removes its socket when it stops"
+
+
+def _files(tmp_path: Path) -> Path:
+    folder = tmp_path / "request"
+    folder.mkdir()
+    (folder / "counts.csv").write_text("region,n\nNorth,3\nSouth,40\nEast,0\n")
+    (folder / "people.csv").write_text("name,email\nA,jane.doe@example.com\n")
+    (folder / "clean.csv").write_text("region,n\nNorth,30\nSouth,40\n")
+    return folder
+
+
+def _srs(env, *args, cwd):
+    return subprocess.run([*SRS, *args], env=env, cwd=cwd, capture_output=True, timeout=120)
+
+
+def _stats(env) -> list[dict]:
+    path = Path(env["SRS_CHECK_STATS"])
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.slow
+def test_a_check_through_the_server_is_the_check_in_process(server, server_env, tmp_path):
+    folder = _files(tmp_path)
+    cases = [
+        ("check", "request/counts.csv", "--format", "json"),
+        ("check", "request/clean.csv"),
+        ("check", "request", "--format", "text"),
+        ("check", "request/people.csv", "--format", "html"),
+        ("check", "no-such-file"),  # a usage error: exit 2, its message on stderr
+        ("check", "request", "--request"),  # a folder without a form
+    ]
+    for args in cases:
+        warm = _srs(server_env, *args, cwd=folder.parent)
+        cold = _srs(server_env, *args, "--no-server", cwd=folder.parent)
+        assert (warm.returncode, warm.stdout, warm.stderr) == (
+            cold.returncode, cold.stdout, cold.stderr), args  # fmt: skip
+    assert [s["exit"] for s in _stats(server_env)] == [1, 0, 1, 1, 2, 1]
+    assert all(s["server"] and s["peak_kb"] > 0 for s in _stats(server_env))
+
+
+@pytest.mark.slow
+def test_other_settings_or_changed_code_never_use_the_server(server, server_env, tmp_path):
+    folder = _files(tmp_path)
+    other = {**server_env, "SRS_THRESHOLD_NOTE": "another setting"}
+    assert _srs(other, "check", "request/counts.csv", cwd=folder.parent).returncode == 1
+    assert _stats(server_env) == [], "a client with other settings checked in its own process"
+    assert cc.fingerprint(other) != cc.fingerprint(server_env)
+
+
+def test_the_fingerprint_follows_the_code(tmp_path, monkeypatch):
+    code = tmp_path / "include"
+    code.mkdir()
+    module = code / "rules.py"
+    module.write_text("THRESHOLD = 10\n")
+    monkeypatch.setattr(cc, "_INCLUDE", code)
+    before = cc.fingerprint({})
+    module.write_text("THRESHOLD = 5\n")
+    os.utime(module, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    assert cc.fingerprint({}) != before
+    assert cc.fingerprint({"SRS_CHECK_STATS": "x", "SRS_CHECK_SERVER_DIR": "y"}) == (
+        cc.fingerprint({})), "client-only settings do not change what a check finds"  # fmt: skip
+
+
+@pytest.mark.parametrize("make", ["open", "link", "file"])
+def test_an_unsafe_socket_folder_is_refused(tmp_path, make, capsys):
+    folder = tmp_path / "sock"
+    if make == "open":
+        folder.mkdir(mode=0o755)
+        os.chmod(folder, 0o755)
+    elif make == "link":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        folder.symlink_to(tmp_path / "elsewhere")
+    else:
+        folder.write_text("")
+    env = {"SRS_CHECK_SERVER_DIR": str(folder)}
+    with pytest.raises(cc.ServerFolderUnsafe):
+        cc.server_folder(env)
+    assert cc.run_on_server(["x.csv"], env) is None  # checked in process instead, and said
+    assert "not using a check server" in capsys.readouterr().err
+
+
+def _fake_server(path: Path, answer) -> threading.Thread:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def run():
+        conn, _ = listener.accept()
+        with contextlib.suppress(ConnectionError):  # a connect that asks nothing
+            cc.recv_frame(conn)
+            answer(conn)
+        conn.close()
+        listener.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_server_that_dies_mid_check_leaves_the_check_to_the_client(tmp_path, capsys):
+    folder = tmp_path / "sock"
+    folder.mkdir(mode=0o700)
+    env = {"SRS_CHECK_SERVER_DIR": str(folder)}
+    thread = _fake_server(cc.socket_path(env), lambda conn: None)  # closes without a word
+    assert cc.run_on_server(["x.csv"], env) is None
+    thread.join(5)
+    assert "checking in this process instead" in capsys.readouterr().err
+
+
+def test_no_server_no_socket_and_opting_out(tmp_path):
+    folder = tmp_path / "sock"
+    folder.mkdir(mode=0o700)
+    env = {"SRS_CHECK_SERVER_DIR": str(folder)}
+    assert cc.run_on_server(["x.csv"], env) is None  # nothing listening
+    thread = _fake_server(cc.socket_path(env), lambda conn: pytest.fail("must not be asked"))
+    assert cc.run_on_server(["x.csv"], {**env, "SRS_CHECK_SERVER": "off"}) is None
+    assert cc.run_on_server(["x.csv", "--no-server"], env) is None
+    assert cc.run_on_server(["--help"], env) is None
+    socket.socket(socket.AF_UNIX).connect(str(cc.socket_path(env)))  # release the fake
+    thread.join(5)
+
+
+def test_only_the_servers_user_is_served(monkeypatch):
+    a, b = socket.socketpair(socket.AF_UNIX)
+    try:
+        assert check_server._same_user(a)
+        monkeypatch.setattr(check_server.os, "getuid", lambda: os.geteuid() + 4242)
+        assert not check_server._same_user(a)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_warming_up_leaves_no_thread_to_fork_with():
+    """Run in a fresh interpreter: the parent forks a child per check, so it must hold no
+    thread (tqdm's monitor thread was one)."""
+    code = ("import threading\nfrom include.checks import check_server\n"
+            "check_server.warm_up()\nprint(threading.active_count())")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=True)  # fmt: skip
+    assert out.stdout.strip() == "1", out.stderr
+
+
+@pytest.mark.slow
+def test_a_second_server_exits_and_an_idle_one_stops(server_env, tmp_path):
+    first = subprocess.Popen([*SRS, "check-server", "--idle-timeout", "3"], env=server_env,
+                             cwd=ROOT, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    path = Path(server_env["SRS_CHECK_SERVER_DIR"]) / f"check-{cc.fingerprint(server_env)}.sock"
+    deadline = time.monotonic() + 90
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    second = _srs(server_env, "check-server", cwd=ROOT)
+    assert second.returncode == 0 and b"already running" in second.stderr
+    assert first.wait(60) == 0, "an idle server stops by itself"
+    assert "idle, stopping" in first.stderr.read()
+    assert not path.exists()
