@@ -99,6 +99,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SRS_API_PASSWORD", "", "its password (embedded default: read from the demo passwords file)"
     ),
+    # Read by include/checks/check_client.py straight from the environment: a warm check's
+    # client imports nothing it need not (README: Check engine performance).
+    Setting("SRS_CHECK_SERVER", "on", "`off`: `srs check` never uses a warm check server"),
+    Setting(
+        "SRS_CHECK_SERVER_DIR",
+        "",
+        "folder of the check server's socket (default: $XDG_RUNTIME_DIR/srs-check, else "
+        "/tmp/srs-check-<uid>); must be the user's own, mode 0700",
+    ),
+    Setting("SRS_CHECK_STATS", "", "benchmarks: file to which `srs check` appends where it ran"),
     Setting(
         "AIRFLOW__API__BASE_URL",
         "http://localhost:8080",

@@ -206,3 +206,13 @@ def test_a_second_server_exits_and_an_idle_one_stops(server_env, tmp_path):
     assert first.wait(60) == 0, "an idle server stops by itself"
     assert "idle, stopping" in first.stderr.read()
     assert not path.exists()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving the folder to another user needs root")
+def test_a_socket_folder_of_another_user_is_refused(tmp_path):
+    """Anyone may create /tmp/srs-check-<your uid> before you do: it must not be used."""
+    folder = tmp_path / "sock"
+    folder.mkdir(mode=0o700)
+    os.chown(folder, 65534, 65534)
+    with pytest.raises(cc.ServerFolderUnsafe, match="belongs to uid 65534"):
+        cc.server_folder({"SRS_CHECK_SERVER_DIR": str(folder)})
