@@ -6,15 +6,20 @@ from the table rules. Cells that call a function or a command (DDE ``cmd|...``) 
 formula-like cells (``=A1+B2``, ``-2+3``) are for an officer to judge. Numbers (``-2``,
 ``+3.5``, ``-1,234``) and bare dashes (the usual "nil" marker) are not formulas.
 
-Speed: the whole file is searched with ``bytes.find`` for a delimiter or line start followed by
-``= + - @``; only the lines holding such a byte pair are parsed as CSV.
+Speed: numpy scans the raw bytes for a sign that may start a cell, a small vectorised automaton
+drops the signs of plain numbers and dash runs, and only the lines left are parsed as CSV, with
+formula_kind deciding (see "The scan" below): about 35 ms for a 78 MB, 1M-row CSV.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import re
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from include.checks.findings import Finding, Location, Severity
 
@@ -40,79 +45,260 @@ def formula_kind(cell: str) -> str | None:
     return "expression"
 
 
-# A signed cell that is not a number: the rest of the cell is not digits, a decimal point,
-# thousands commas, an exponent or a per cent sign, and not only more dashes (a rule line).
-_SIGN_TAIL = (
-    rb"(?![\d.,]*(?:[eE][+-]?\d+)?%?\"?[ \t]*(?:[,\t\r\n]|$))"
-    rb"(?![-+ ]*\"?[ \t]*(?:[,\t\r\n]|$))"
-)
+# The scan, per chunk: numpy finds the bytes = + - @ that follow a byte which can come just
+# before a cell's text: a delimiter, a quote, a line start, or a space, tab or CR (formula_kind
+# strips those). Any byte up to the delimiter or '"' counts, so a few extra bytes (``(-``,
+# ``+-``) are candidates too, and _plain drops them (inside a cell). A sign starting a plain number
+# or a dash run in an ordinary cell (``,-12.5,``, ``"-1,234"``, ``, -5%``, ``,--,``) is then
+# dropped by a small automaton run over all candidates at once (_plain), so a column of negative
+# numbers is not a million lines for Python. The lines still holding a candidate are parsed
+# with csv, and formula_kind decides, as it would for any line.
+_BLOCK = 256 * 1024  # bytes scanned at a time (see _scan)
+_AHEAD = 64  # bytes of a cell after its sign read by the automaton; longer cells are parsed
+_BACK = 8  # spaces before a sign looked through to the cell's start
 
 
-def _searchers(delimiter: bytes) -> list[re.Pattern[bytes]]:
-    # Each pattern starts with a literal (a cell start, then the sign), which re finds at
-    # memchr speed; one pattern with a character class for the cell start is 3x slower.
-    leads = (delimiter, b'"', b"\n")
-    out = [
-        re.compile(re.escape(lead + sign) + _SIGN_TAIL) for lead in leads for sign in (b"-", b"+")
-    ]
-    out += [re.compile(re.escape(lead + sign)) for lead in leads for sign in (b"=", b"@")]
+def _scan(
+    a: np.ndarray, delimiter: int, scratch: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, int]:
+    """(offsets in ``a``, a chunk starting at a line start, of the bytes = + - @ that start
+    the chunk or follow a byte up to '"' (tab, newline, CR, space, quote) or the delimiter;
+    the number of newlines in ``a``). Done _BLOCK bytes at a time, so that the few passes
+    over each block read it from the cache; ``scratch`` is two bool arrays of _BLOCK."""
+    sign, other = scratch
+    lead = max(34, delimiter)
+    found, newlines = [], 0
+    for lo in range(0, len(a), _BLOCK):
+        x = a[lo : lo + _BLOCK]
+        s, o = sign[: len(x)], other[: len(x)]
+        np.equal(x, 45, out=s)  # -
+        for byte in (43, 61, 64):  # + = @
+            np.equal(x, byte, out=o)
+            np.bitwise_or(s, o, out=s)
+        np.equal(x, 10, out=o)
+        newlines += int(np.count_nonzero(o))
+        if lo:
+            np.less_equal(a[lo - 1 : lo - 1 + len(x)], lead, out=o)
+        else:
+            np.less_equal(x[:-1], lead, out=o[1:])
+            o[0] = True  # the chunk's start is a line start
+        np.bitwise_and(o, s, out=o)
+        at = np.flatnonzero(o)
+        if len(at):
+            found.append(at + lo)
+    return (np.concatenate(found) if found else np.zeros(0, np.intp)), newlines
+
+
+# The automaton over a cell's bytes after its sign: states per mode (a bare cell, ending at the
+# delimiter or line end; a quoted one, ending at a quote then the delimiter or line end), then
+# _ACCEPT (the cell is a plain number or dash run: formula_kind gives None) and _REJECT (anything
+# else, or not known). The number states follow _NUMBER: (digit [digits,]*)? .? digits
+# (e [+-]? digits)? %?, then spaces.
+_STATES = ("start", "int", "comma", "point", "frac", "e", "esign", "exp", "pct", "space", "dash",
+           "end1", "end2")  # fmt: skip
+_ACCEPT = 2 * len(_STATES)
+_REJECT = _ACCEPT + 1
+
+
+@functools.cache
+def _machine(delimiter: int) -> np.ndarray:
+    """The transition table, flat: ``table[state * 256 + byte]`` is the next state * 256."""
+    table = np.full((_REJECT + 1, 256), _REJECT, np.uint16)
+    digits = b"0123456789"
+    blank = b" " if delimiter == 9 else b" \t"
+
+    for mode in (0, 1):  # 0: a bare cell, 1: a quoted one
+        st = {name: mode * len(_STATES) + i for i, name in enumerate(_STATES)}
+
+        def go(state: str, chars: bytes, to: int | str, st: dict[str, int] = st) -> None:
+            table[st[state], list(chars)] = st[to] if isinstance(to, str) else to
+
+        comma = b"," if mode == 1 or delimiter != 44 else b""
+        go("start", digits, "int")
+        go("start", b".", "point")
+        go("start", b"-+=@ ", "dash")
+        go("int", digits, "int")
+        go("int", comma, "comma")
+        go("int", b".", "point")
+        go("comma", digits, "int")
+        go("comma", comma, "comma")
+        go("comma", b".", "point")
+        go("point", digits, "frac")
+        go("frac", digits, "frac")
+        for state in ("int", "frac"):
+            go(state, b"eE", "e")
+        go("e", b"+-", "esign")
+        go("e", digits, "exp")
+        go("esign", digits, "exp")
+        go("exp", digits, "exp")
+        for state in ("int", "frac", "exp"):
+            go(state, b"%", "pct")
+        for state in ("int", "frac", "exp", "pct", "space"):
+            go(state, blank, "space")
+        go("dash", b"-+=@ ", "dash")
+        for state in ("start", "int", "frac", "exp", "pct", "space", "dash"):  # the cell's end
+            if mode == 0:  # the delimiter, a newline, or CR LF
+                go(state, bytes([delimiter, 10]), _ACCEPT)
+                go(state, b"\r", "end1")
+            else:  # a closing quote, then the same
+                go(state, b'"', "end1")
+        if mode == 0:
+            go("end1", b"\n", _ACCEPT)  # the CR of CR LF
+        else:
+            go("end1", bytes([delimiter, 10]), _ACCEPT)
+            go("end1", b"\r", "end2")
+            go("end2", b"\n", _ACCEPT)
+    table[_ACCEPT:] = np.arange(_ACCEPT, _REJECT + 1)[:, None]
+    return (table * 256).ravel()
+
+
+def _byte(a: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """a[at], with a newline (a line start) before the chunk."""
+    out = a[np.maximum(at, 0)]
+    out[at < 0] = 10
     return out
 
 
-def _candidate_line_starts(buf: bytes, searchers: list[re.Pattern[bytes]]) -> set[int]:
-    """Offsets in ``buf`` (which starts with a newline) of the lines holding a cell that may
-    begin with = + - @ and is not a signed number."""
-    starts: set[int] = set()
-    for pattern in searchers:
-        for m in pattern.finditer(buf):
-            pos = m.start()
-            starts.add(pos + 1 if buf[pos] == 10 else buf.rfind(b"\n", 0, pos) + 1)
-    return starts
+def _plain(a: np.ndarray, pos: np.ndarray, delimiter: int) -> np.ndarray:
+    """For each sign at ``pos``: True when it surely starts no formula-like cell: it is inside
+    a cell's text, or the cell it starts is a plain signed number (``-12``, ``+3.5``,
+    ``-1,234``, ``-5%``, ``-1e-3``) or only dashes, pluses, = @ and spaces, with at most spaces
+    around. ``a`` ends with a newline.
+
+    Conservative: anything else (quotes or CR inside, a cell start it cannot see, a cell
+    longer than _AHEAD) is False and left to the csv parse and formula_kind."""
+    spaces = np.zeros(256, bool)
+    spaces[list(b" " if delimiter == 9 else b" \t")] = True
+    # Back through spaces to the byte before the cell's text: the delimiter or a line start
+    # (a bare cell), or an opening quote after one (a quoted cell).
+    at = pos - 1
+    b1 = _byte(a, at)
+    for _ in range(_BACK):
+        more = spaces[b1]
+        if not more.any():
+            break
+        at -= more
+        b1 = _byte(a, at)
+    b2 = _byte(a, at - 1)
+    bare = (b1 == delimiter) | (b1 == 10)
+    quoted = (b1 == 34) & ((b2 == delimiter) | (b2 == 10))
+    # Any other byte there but a quote or CR (``North - East``, ``(-5)``, ``a+-b``) is inside
+    # a cell's text, so the sign cannot start it: formula_kind strips only spaces, tabs, CR.
+    inside = ~(bare | spaces[b1] | (b1 == 34) | (b1 == 13))
+    if delimiter == 9:
+        # A tab is both the delimiter and stripped by formula_kind, so tabs and quotes before
+        # the sign may lie inside one cell: ``"\t"-5"`` is the cell ``\t-5"``, a formula. Safe
+        # only when the run of blanks (space, tab, CR, quote) before the sign holds no quote
+        # (a bare cell) or just the opening one, and ends at another byte or a line start.
+        blanks = np.zeros(256, bool)
+        blanks[list(b' \t\r"')] = True
+        at, quotes = pos - 1, np.zeros(len(pos), np.intp)
+        b = _byte(a, at)
+        for _ in range(_BACK + 2):
+            more = blanks[b]
+            if not more.any():
+                break
+            quotes += b == 34
+            at -= more
+            b = _byte(a, at)
+        ended = ~blanks[b]
+        bare &= ended & (quotes == 0)
+        quoted &= ended & (quotes == 1)
+    # Forward: the automaton, over the candidates still unsure, one byte a step.
+    table = _machine(delimiter)
+    signed = (a[pos] == 45) | (a[pos] == 43)
+    start = np.where(signed, _STATES.index("start"), _STATES.index("dash"))
+    state = np.where(quoted, start + len(_STATES), np.where(bare, start, _REJECT))
+    state = state.astype(np.uint16) * 256
+    live = np.flatnonzero(state < _ACCEPT * 256)
+    at, cur = pos[live] + 1, state[live]
+    last = len(a) - 1
+    for _ in range(_AHEAD):
+        if not len(live):
+            break
+        np.minimum(at, last, out=at)
+        cur = table[cur + a[at]]
+        going = cur < _ACCEPT * 256
+        if not going.all():
+            state[live[~going]] = cur[~going]
+            live, at, cur = live[going], at[going], cur[going]
+        at += 1
+    return inside | (state == _ACCEPT * 256)
+
+
+def _cells(text: str, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:  # a CR inside an unquoted cell: read each CR-separated piece
+        return [
+            c
+            for piece in text.split("\r")
+            for c in next(csv.reader([piece], delimiter=delimiter), [])
+        ]
+
+
+def _chunks(path: Path) -> Iterator[np.ndarray]:
+    """The file's bytes in chunks of whole lines (the last line, if unended, is given a
+    newline), each a numpy view of one reused buffer of about _CHUNK bytes, valid until the
+    next: memory stays bounded whatever the file's size, and nothing is copied but the
+    carried part line."""
+    buf = bytearray(_CHUNK + 1)
+    filled = 0  # the start of a line cut by the last read, carried to the buffer's front
+    with Path(path).open("rb") as fh:
+        while True:
+            if len(buf) < filled + _CHUNK + 1:  # a line longer than a chunk: a bigger buffer
+                bigger = bytearray(filled + _CHUNK + 1)
+                bigger[:filled] = buf[:filled]
+                buf = bigger
+            with memoryview(buf) as view:
+                got = fh.readinto(view[filled : filled + _CHUNK])
+            end = filled + got
+            if got:
+                cut = buf.rfind(b"\n", 0, end) + 1
+                if not cut:
+                    filled = end
+                    continue
+            else:
+                if not end:
+                    return
+                cut = end
+                if buf[cut - 1] != 10:
+                    buf[cut] = 10
+                    cut += 1
+            yield np.frombuffer(buf, np.uint8, count=cut)
+            if not got:
+                return
+            buf[: end - cut] = buf[cut:end]
+            filled = end - cut
 
 
 def check_formulas(path: Path, rel: str, table_format: str) -> list[Finding]:
-    """`formula` findings for formula-like cells of a CSV/TSV file, located by line. Read in
-    chunks cut at line ends, so memory stays bounded whatever the file's size."""
+    """`formula` findings for formula-like cells of a CSV/TSV file, located by line."""
     delimiter = "\t" if table_format == "tsv" else ","
-    searchers = _searchers(delimiter.encode())
+    delim = ord(delimiter)
     found: list[tuple[int, str, str]] = []  # (line, column, kind)
     header: list[str] | None = None
     lines_before = 0  # complete lines in the chunks already read
-    carry = b""
-    with Path(path).open("rb") as fh:
-        while True:
-            block = fh.read(_CHUNK)
-            data = carry + block
-            if not data:
-                break
-            cut = data.rfind(b"\n") + 1 if block else len(data)
-            if cut == 0:
-                carry = data
-                continue
-            chunk, carry = data[:cut], data[cut:]
-            if header is None:
-                first = chunk.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
-                header = next(csv.reader([first], delimiter=delimiter), [])
-            buf = b"\n" + chunk
-            line, counted = lines_before, 0
-            for start in sorted(_candidate_line_starts(buf, searchers)):
-                end = buf.find(b"\n", start)
-                text = buf[start : end if end != -1 else len(buf)]
-                line += buf.count(b"\n", counted, start)  # newlines before: the line number
-                counted = start
-                cells = next(
-                    csv.reader([text.decode("utf-8", errors="replace").rstrip("\r")],
-                               delimiter=delimiter),
-                    [],
-                )  # fmt: skip
+    scratch = (np.empty(_BLOCK, bool), np.empty(_BLOCK, bool))
+    for a in _chunks(path):
+        if header is None:
+            first = a[: int(np.argmax(a == 10))].tobytes()
+            header = _cells(first.decode("utf-8", errors="replace").rstrip("\r"), delimiter)
+        pos, newline_count = _scan(a, delim, scratch)
+        if len(pos):
+            pos = pos[~_plain(a, pos, delim)]
+        if len(pos):
+            newlines = np.flatnonzero(a == 10)
+            for before in np.unique(np.searchsorted(newlines, pos)).tolist():
+                start = int(newlines[before - 1]) + 1 if before else 0
+                text = a[start : int(newlines[before])].tobytes()
+                cells = _cells(text.decode("utf-8", errors="replace").rstrip("\r"), delimiter)
                 for index, cell in enumerate(cells):
                     kind = formula_kind(cell)
                     if kind is not None:
                         column = header[index] if index < len(header) else f"column {index + 1}"
-                        found.append((line, column, kind))
-            lines_before += chunk.count(b"\n")
-            if not block:
-                break
+                        found.append((lines_before + before + 1, column, kind))
+        lines_before += newline_count
     return _findings(rel, found)
 
 
