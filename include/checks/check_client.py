@@ -8,8 +8,9 @@ library, so a check through the server costs the client one interpreter start.
 
 A server is found by its socket's name, which is a fingerprint of the code (every
 ``include/`` module's size and modification time), the interpreter and the ``SRS_*`` / ``GX_*``
-settings: a server started before a code change or with other settings is never used, and
-the check runs in the client's own process instead. The socket lives in a folder only this
+settings (and AIRFLOW_HOME, HOME, PYTHONPATH, TZ and the locale): a server started before a
+code change or with other settings is never used, and the check runs in the client's own
+process instead. The socket lives in a folder only this
 user can open (0700, owned by the user; anything else is refused) and the server checks
 each caller's uid (SO_PEERCRED).
 """
@@ -29,6 +30,8 @@ from pathlib import Path
 OFF_VALUES = ("0", "off", "no", "false")
 # Settings of the client side only: they do not change what a check finds.
 _NOT_FINGERPRINTED = ("SRS_CHECK_SERVER", "SRS_CHECK_SERVER_DIR", "SRS_CHECK_STATS")
+# Settings read outside SRS_* that change what a check reads, imports or prints.
+_ALSO_FINGERPRINTED = ("AIRFLOW_HOME", "HOME", "PYTHONPATH", "TZ", "LANG")
 _HEADER = struct.Struct("!Q")
 _INCLUDE = Path(__file__).resolve().parent.parent  # the include/ package
 
@@ -68,7 +71,7 @@ def fingerprint(env: Mapping[str, str] = os.environ) -> str:
     h.update(f"{sys.executable}\0{sys.version}\0".encode())
     for key in sorted(env):
         if (
-            key.startswith(("SRS_", "GX_")) or key in ("AIRFLOW_HOME", "HOME")
+            key.startswith(("SRS_", "GX_", "LC_")) or key in _ALSO_FINGERPRINTED
         ) and key not in _NOT_FINGERPRINTED:
             h.update(f"{key}={env[key]}\0".encode())
     for path in sorted(_INCLUDE.rglob("*")):
