@@ -17,14 +17,16 @@ each caller's uid (SO_PEERCRED).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import socket
-import stat
 import struct
 import sys
+import sysconfig
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 OFF_VALUES = ("0", "off", "no", "false")
@@ -32,6 +34,8 @@ OFF_VALUES = ("0", "off", "no", "false")
 _NOT_FINGERPRINTED = ("SRS_CHECK_SERVER", "SRS_CHECK_SERVER_DIR", "SRS_CHECK_STATS")
 # Settings read outside SRS_* that change what a check reads, imports or prints.
 _ALSO_FINGERPRINTED = ("AIRFLOW_HOME", "HOME", "PYTHONPATH", "TZ", "LANG")
+_FINGERPRINTED_PREFIXES = ("SRS_", "GX_", "LC_", "AWS_")
+_SUN_PATH_MAX = 107  # AF_UNIX socket paths (108 bytes with the NUL)
 _HEADER = struct.Struct("!Q")
 _INCLUDE = Path(__file__).resolve().parent.parent  # the include/ package
 
@@ -40,10 +44,29 @@ class ServerFolderUnsafe(RuntimeError):
     """The server's folder is not a private folder of this user."""
 
 
-def server_folder(env: Mapping[str, str] = os.environ) -> Path:
+@dataclass(frozen=True)
+class ServerFolder:
+    """The checked socket folder, held open: every later use goes through this descriptor
+    (``/proc/self/fd/N/…``), so the folder cannot be swapped for another after the check."""
+
+    path: Path
+    fd: int
+
+    def address(self, name: str) -> str:
+        via_fd = f"/proc/self/fd/{self.fd}"
+        address = f"{via_fd}/{name}" if os.path.isdir(via_fd) else str(self.path / name)
+        if len(os.fsencode(address)) > _SUN_PATH_MAX:
+            raise ServerFolderUnsafe(f"{self.path / name} is too long for a Unix socket")
+        return address
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def server_folder(env: Mapping[str, str] = os.environ) -> ServerFolder:
     """Where the check server's socket lives: $SRS_CHECK_SERVER_DIR, else a folder of the
-    user's runtime directory, else /tmp/srs-check-<uid>. Created 0700; refused (raises
-    ServerFolderUnsafe) when it is a link, not the user's, or open to others."""
+    user's runtime directory, else /tmp/srs-check-<uid>. Created 0700 and opened; refused
+    (raises ServerFolderUnsafe) when it is a link, not the user's, or open to others."""
     configured = env.get("SRS_CHECK_SERVER_DIR")
     if configured:
         folder = Path(configured)
@@ -53,16 +76,21 @@ def server_folder(env: Mapping[str, str] = os.environ) -> Path:
         folder = Path("/tmp") / f"srs-check-{os.getuid()}"  # noqa: S108 - checked below
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
+        if isinstance(exc, FileExistsError | NotADirectoryError) or exc.errno == 40:  # ELOOP
+            raise ServerFolderUnsafe(f"{folder} is not a folder (a link or a file)") from exc
         raise ServerFolderUnsafe(f"{folder}: {exc.strerror}") from exc
-    st = folder.lstat()
-    if not stat.S_ISDIR(st.st_mode):
-        raise ServerFolderUnsafe(f"{folder} is not a folder (a link or a file)")
+    st = os.fstat(fd)
+    problem = None
     if st.st_uid != os.getuid():
-        raise ServerFolderUnsafe(f"{folder} belongs to uid {st.st_uid}, not to you")
-    if st.st_mode & 0o077:
-        raise ServerFolderUnsafe(f"{folder} is open to other users (mode {st.st_mode & 0o777:o})")
-    return folder
+        problem = f"{folder} belongs to uid {st.st_uid}, not to you"
+    elif st.st_mode & 0o077:
+        problem = f"{folder} is open to other users (mode {st.st_mode & 0o777:o})"
+    if problem:
+        os.close(fd)
+        raise ServerFolderUnsafe(problem)
+    return ServerFolder(folder, fd)
 
 
 def fingerprint(env: Mapping[str, str] = os.environ) -> str:
@@ -71,18 +99,32 @@ def fingerprint(env: Mapping[str, str] = os.environ) -> str:
     h.update(f"{sys.executable}\0{sys.version}\0".encode())
     for key in sorted(env):
         if (
-            key.startswith(("SRS_", "GX_", "LC_")) or key in _ALSO_FINGERPRINTED
+            key.startswith(_FINGERPRINTED_PREFIXES) or key in _ALSO_FINGERPRINTED
         ) and key not in _NOT_FINGERPRINTED:
             h.update(f"{key}={env[key]}\0".encode())
+    # Installing, upgrading or removing a package changes its site-packages folder.
+    for folder in sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}):
+        with contextlib.suppress(OSError):
+            h.update(f"{folder}:{os.stat(folder).st_mtime_ns}\0".encode())
     for path in sorted(_INCLUDE.rglob("*")):
         if path.suffix in (".py", ".json", ".yaml") and "__pycache__" not in path.parts:
             st = path.stat()
-            h.update(f"{path.relative_to(_INCLUDE)}:{st.st_size}:{st.st_mtime_ns}\0".encode())
+            h.update(
+                f"{path.relative_to(_INCLUDE)}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:"
+                f"{st.st_ino}\0".encode()
+            )
     return h.hexdigest()[:20]
 
 
+def socket_name(env: Mapping[str, str] = os.environ) -> str:
+    return f"check-{fingerprint(env)}.sock"
+
+
 def socket_path(env: Mapping[str, str] = os.environ) -> Path:
-    return server_folder(env) / f"check-{fingerprint(env)}.sock"
+    """The socket's path, for messages and tests (connections go through ServerFolder)."""
+    folder = server_folder(env)
+    folder.close()
+    return folder.path / socket_name(env)
 
 
 # ------------------------------------------------------------------------------ framing
@@ -119,35 +161,53 @@ def run_on_server(argv: Sequence[str], env: Mapping[str, str] = os.environ) -> i
     if any(a in ("-h", "--help") for a in argv):
         return None
     try:
-        path = socket_path(env)
+        folder = server_folder(env)
     except ServerFolderUnsafe as exc:
         sys.stderr.write(f"srs check: not using a check server: {exc}\n")
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        try:
+            address = folder.address(socket_name(env))
+        except ServerFolderUnsafe as exc:
+            sys.stderr.write(f"srs check: not using a check server: {exc}\n")
+            return None
         sock.settimeout(0.5)
         try:
-            sock.connect(str(path))
+            sock.connect(address)
         except OSError:
             return None  # no server for this code and these settings
+        server_uid = peer_uid(sock)
+        if server_uid != os.getuid():  # only a server of our own can decide our checks
+            sys.stderr.write(
+                f"srs check: not using a check server run by uid {server_uid}, not by you\n"
+            )
+            return None
         sock.settimeout(None)  # a check of a large folder may take minutes
-        send_frame(sock, json.dumps({"argv": list(argv), "cwd": os.getcwd()}).encode())
         try:
+            send_frame(sock, json.dumps({"argv": list(argv), "cwd": os.getcwd()}).encode())
             header = json.loads(recv_frame(sock))
             out, err = recv_frame(sock), recv_frame(sock)
-        except (ConnectionError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # ConnectionError is an OSError
             sys.stderr.write(f"srs check: {exc}; checking in this process instead\n")
             return None
     finally:
         sock.close()
+        folder.close()
     _write(sys.stdout, out)
     _write(sys.stderr, err)
     _note_stats(env, header)
     return int(header["exit"])
 
 
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process at the other end of a Unix socket (SO_PEERCRED)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
+
+
 def _write(stream, data: bytes) -> None:
-    if not data:
+    if not data or stream is None:  # nothing to write, or the stream was closed (>&-)
         return
     buffer = getattr(stream, "buffer", None)
     if buffer is not None:

@@ -24,12 +24,10 @@ import resource
 import select
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from include.checks import check_client as cc
 
@@ -37,9 +35,16 @@ IDLE_TIMEOUT_S = 0.0  # 0: serve until stopped (the supervisor's way); `--idle-t
 MAX_CHILDREN = max(2, (os.cpu_count() or 1) * 2)
 
 
+# Native thread pools (OpenBLAS, OpenMP) would start threads at numpy's import; the parent
+# must hold no thread when it forks, and the checks do no linear algebra worth a pool.
+_ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def warm_up() -> None:
     """Import what a check needs and build the GX context, without reading any file (so no
     pyarrow thread pool is started before the fork)."""
+    for name in _ONE_THREAD:
+        os.environ.setdefault(name, "1")
     import pandas as pd
     import tqdm
 
@@ -56,34 +61,56 @@ def warm_up() -> None:
     suites.validate(frame, suite, {"threshold": 10})
 
 
+# Native threads that take part in fork themselves: jemalloc (pyarrow's allocator) quiesces
+# its background purging thread in its pthread_atfork handlers and restarts it in the child.
+_FORK_AWARE_THREADS = frozenset({"jemalloc_bg_thd"})
+
+
+def thread_count() -> int:
+    """Threads of this process other than fork-aware ones, native threads included (Linux's
+    /proc); elsewhere Python's own count."""
+    with contextlib.suppress(OSError):
+        names = []
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/comm", encoding="utf-8") as fh:
+                names.append(fh.read().strip())
+        return sum(1 for n in names if n not in _FORK_AWARE_THREADS)
+    return threading.active_count()
+
+
 def serve(
-    path: Path, idle_timeout: float = IDLE_TIMEOUT_S, standby: bool = False, log=sys.stderr
+    folder: cc.ServerFolder,
+    name: str,
+    idle_timeout: float = IDLE_TIMEOUT_S,
+    standby: bool = False,
+    log=sys.stderr,
 ) -> int:
-    """Serve checks on ``path`` until SIGTERM/SIGINT or ``idle_timeout`` seconds without one.
-    When a server already runs there: exit 0, or with ``standby`` wait and take over when it
-    stops (a supervisor's way: never a restart loop)."""
-    lock = _lock(path, wait=False)
+    """Serve checks on socket ``name`` in ``folder`` until SIGTERM/SIGINT or ``idle_timeout``
+    seconds without one. When a server already runs there: exit 0, or with ``standby`` wait
+    and take over when it stops (a supervisor's way: never a restart loop)."""
+    shown = folder.path / name
+    lock = _lock(folder, name, wait=False)
     if lock is None and not standby:
-        log.write(f"srs check-server: already running on {path}\n")
+        log.write(f"srs check-server: already running on {shown}\n")
         return 0
     if lock is None:
-        log.write(f"srs check-server: a server runs on {path}; standing by\n")
+        log.write(f"srs check-server: a server runs on {shown}; standing by\n")
         log.flush()
-        lock = _lock(path, wait=True)
+        lock = _lock(folder, name, wait=True)
     started = time.perf_counter()
     warm_up()
-    if threading.active_count() > 1:  # a fork would copy a thread's locks mid-use
-        log.write("srs check-server: warming up started threads; not forking from here\n")
+    if thread_count() > 1:  # a fork would copy a thread's locks mid-use
+        log.write(f"srs check-server: warming up left {thread_count()} threads; not forking\n")
         return 1
     with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # a socket left by a server that died (we hold the lock)
+        os.unlink(name, dir_fd=folder.fd)  # a socket left by a server that died (we hold the lock)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    os.chmod(path, 0o600)
+    listener.bind(folder.address(name))
+    os.chmod(name, 0o600, dir_fd=folder.fd)
     listener.listen(64)
     log.write(
         f"srs check-server: warm in {time.perf_counter() - started:.1f} s, pid {os.getpid()}, "
-        f"listening on {path}\n"
+        f"listening on {shown}\n"
     )
     log.flush()
     stopping = []
@@ -93,7 +120,7 @@ def serve(
     last = time.monotonic()
     try:
         while not stopping:
-            _reap(children, block=len(children) >= MAX_CHILDREN)
+            _reap(children)
             ready, _, _ = _select([listener], 1.0)
             if not ready:
                 if idle_timeout and not children and time.monotonic() - last > idle_timeout:
@@ -102,11 +129,12 @@ def serve(
                 continue
             conn, _ = listener.accept()
             last = time.monotonic()
-            if not _same_user(conn):
-                conn.close()
+            if cc.peer_uid(conn) != os.getuid() or len(children) >= MAX_CHILDREN:
+                conn.close()  # not ours; or full: the client checks in its own process
                 continue
             pid = os.fork()
             if pid == 0:  # the child: one check, then gone
+                os.close(lock)  # the lock is the server's, not a check's
                 listener.close()
                 _child(conn, log)
             children.add(pid)
@@ -114,8 +142,8 @@ def serve(
     finally:
         listener.close()
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        _reap(children, block=False)
+            os.unlink(name, dir_fd=folder.fd)
+        _reap(children)
         os.close(lock)
     return 0
 
@@ -127,9 +155,11 @@ def _select(fds: list, timeout: float) -> tuple[list, list, list]:
         return [], [], []
 
 
-def _lock(path: Path, wait: bool) -> int | None:
-    """An exclusive lock for ``path``'s server, held while it runs; None if another has it."""
-    fd = os.open(str(path.with_suffix(".lock")), os.O_RDWR | os.O_CREAT, 0o600)
+def _lock(folder: cc.ServerFolder, name: str, wait: bool) -> int | None:
+    """An exclusive lock for socket ``name``'s server, held while it runs; None if another
+    has it."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name.removesuffix(".sock") + ".lock", flags, 0o600, dir_fd=folder.fd)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:
@@ -138,23 +168,16 @@ def _lock(path: Path, wait: bool) -> int | None:
     return fd
 
 
-def _same_user(conn: socket.socket) -> bool:
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return uid == os.getuid()
-
-
-def _reap(children: set[int], block: bool) -> None:
+def _reap(children: set[int]) -> None:
     while children:
         try:
-            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+            pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             children.clear()
             return
         if pid == 0:
             return
         children.discard(pid)
-        block = False
 
 
 def _child(conn: socket.socket, log) -> None:
@@ -164,6 +187,7 @@ def _child(conn: socket.socket, log) -> None:
             signal.signal(sig, signal.SIG_DFL)
         started = time.perf_counter()
         request = json.loads(cc.recv_frame(conn))
+        _end_when_the_client_goes(conn)
         exit_code, out, err = run_check(request["argv"], request["cwd"])
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         header = {"exit": exit_code, "seconds": time.perf_counter() - started, "peak_kb": peak_kb}
@@ -180,6 +204,20 @@ def _child(conn: socket.socket, log) -> None:
         os._exit(code)
 
 
+def _end_when_the_client_goes(conn: socket.socket) -> None:
+    """The client sends nothing after its request: the connection turning readable means it
+    hung up (killed, Ctrl-C), and a check for nobody is stopped."""
+
+    def watch() -> None:
+        select.select([conn], [], [])
+        with contextlib.suppress(OSError):
+            if conn.recv(1, socket.MSG_PEEK):
+                return  # unexpected bytes: not a hang-up
+        os._exit(1)
+
+    threading.Thread(target=watch, name="client-watch", daemon=True).start()
+
+
 def run_check(argv: Sequence[str], cwd: str) -> tuple[int, bytes, bytes]:
     """``srs check ARGV`` in ``cwd`` with its output captured: (exit code, stdout, stderr)."""
     from include.checks import command
@@ -187,8 +225,11 @@ def run_check(argv: Sequence[str], cwd: str) -> tuple[int, bytes, bytes]:
     os.chdir(cwd)
     out, err = io.BytesIO(), io.BytesIO()
     saved = sys.stdout, sys.stderr
-    sys.stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
-    sys.stderr = io.TextIOWrapper(err, encoding="utf-8", write_through=True)
+    # backslashreplace, as Python's own stderr: a file name that is not UTF-8 is still shown.
+    sys.stdout = io.TextIOWrapper(out, encoding="utf-8", errors="backslashreplace",
+                                  write_through=True)  # fmt: skip
+    sys.stderr = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace",
+                                  write_through=True)  # fmt: skip
     try:
         code = command.main(list(argv))
     except SystemExit as exc:
@@ -228,14 +269,19 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     try:
-        path = cc.socket_path()
+        folder = cc.server_folder()
+        name = cc.socket_name()
+        folder.address(name)  # too long a path is refused here, not at bind
     except cc.ServerFolderUnsafe as exc:
         sys.stderr.write(f"srs check-server: error: {exc}\n")
         return 2
-    if args.print_socket:
-        print(path)
-        return 0
-    return serve(path, idle_timeout=args.idle_timeout, standby=args.standby)
+    try:
+        if args.print_socket:
+            print(folder.path / name)
+            return 0
+        return serve(folder, name, idle_timeout=args.idle_timeout, standby=args.standby)
+    finally:
+        folder.close()
 
 
 if __name__ == "__main__":

@@ -80,13 +80,14 @@ def test_a_check_through_the_server_is_the_check_in_process(server, server_env, 
         ("check", "request/people.csv", "--format", "html"),
         ("check", "no-such-file"),  # a usage error: exit 2, its message on stderr
         ("check", "request", "--request"),  # a folder without a form
+        ("check", os.fsdecode(b"nope\xff.csv")),  # a name that is not UTF-8
     ]
     for args in cases:
         warm = _srs(server_env, *args, cwd=folder.parent)
         cold = _srs(server_env, *args, "--no-server", cwd=folder.parent)
         assert (warm.returncode, warm.stdout, warm.stderr) == (
             cold.returncode, cold.stdout, cold.stderr), args  # fmt: skip
-    assert [s["exit"] for s in _stats(server_env)] == [1, 0, 1, 1, 2, 1]
+    assert [s["exit"] for s in _stats(server_env)] == [1, 0, 1, 1, 2, 1, 2]
     assert all(s["server"] and s["peak_kb"] > 0 for s in _stats(server_env))
 
 
@@ -172,22 +173,99 @@ def test_no_server_no_socket_and_opting_out(tmp_path):
     thread.join(5)
 
 
-def test_only_the_servers_user_is_served(monkeypatch):
+def test_a_server_of_another_user_decides_nothing(tmp_path, capsys):
+    """A socket answered by another uid (planted, or reached through a swapped folder) is
+    never asked: its answer could say PASS for a disclosive file."""
+    if os.getuid() != 0:
+        pytest.skip("running a listener as another user needs root")
+    folder = tmp_path / "sock"
+    folder.mkdir(mode=0o700)
+    env = {"SRS_CHECK_SERVER_DIR": str(folder)}
+    path = cc.socket_path(env)
+    pid = os.fork()
+    if pid == 0:  # bind as root in our folder, then listen and answer as nobody
+        try:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(str(path))
+            os.setgid(65534)
+            os.setuid(65534)
+            listener.listen(1)
+            conn, _ = listener.accept()
+            with contextlib.suppress(OSError):
+                cc.send_frame(conn, json.dumps({"exit": 0}).encode())
+                cc.send_frame(conn, b"PASS (forged)\n")
+                cc.send_frame(conn, b"")
+            time.sleep(1)
+        finally:
+            os._exit(0)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            probe = socket.socket(socket.AF_UNIX)
+            with contextlib.suppress(OSError):
+                probe.connect(str(path))
+                probe.close()
+                break
+        assert cc.run_on_server(["x.csv"], env) is None
+        err = capsys.readouterr()
+        assert "run by uid 65534, not by you" in err.err and "PASS" not in err.out
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+
+
+def test_the_server_knows_its_own_users_connections():
     a, b = socket.socketpair(socket.AF_UNIX)
     try:
-        assert check_server._same_user(a)
-        monkeypatch.setattr(check_server.os, "getuid", lambda: os.geteuid() + 4242)
-        assert not check_server._same_user(a)
+        assert cc.peer_uid(a) == os.getuid()
     finally:
         a.close()
         b.close()
 
 
+def test_a_check_whose_client_has_gone_is_stopped():
+    """Killed or Ctrl-C'd client: the connection closes, and its check stops at once instead
+    of running on for nobody (and holding a slot of the server's)."""
+    a, b = socket.socketpair(socket.AF_UNIX)
+    pid = os.fork()
+    if pid == 0:
+        a.close()
+        check_server._end_when_the_client_goes(b)
+        time.sleep(30)
+        os._exit(0)
+    b.close()
+    time.sleep(0.3)
+    started = time.monotonic()
+    a.close()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 1 and time.monotonic() - started < 5
+
+
+def test_a_long_folder_path_still_makes_a_socket(tmp_path):
+    """AF_UNIX paths stop at 108 bytes: the socket is reached through the open folder."""
+    folder = tmp_path / ("f" * 120)
+    env = {"SRS_CHECK_SERVER_DIR": str(folder)}
+    opened = cc.server_folder(env)
+    try:
+        address = opened.address(cc.socket_name(env))
+        assert len(address) < 108 and len(str(folder)) > 120
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(address)
+        listener.listen(1)
+        client = socket.socket(socket.AF_UNIX)
+        client.connect(opened.address(cc.socket_name(env)))
+        client.close()
+        listener.close()
+    finally:
+        opened.close()
+
+
 def test_warming_up_leaves_no_thread_to_fork_with():
     """Run in a fresh interpreter: the parent forks a child per check, so it must hold no
     thread (tqdm's monitor thread was one)."""
-    code = ("import threading\nfrom include.checks import check_server\n"
-            "check_server.warm_up()\nprint(threading.active_count())")  # fmt: skip
+    code = ("from include.checks import check_server\n"
+            "check_server.warm_up()\nprint(check_server.thread_count())")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=120, check=True)  # fmt: skip
     assert out.stdout.strip() == "1", out.stderr
