@@ -13,13 +13,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from include.checks.differencing import differencing
-from include.checks.findings import Finding
+from include.checks.findings import Finding, Location, Severity
 from include.checks.policy import CheckPolicy
 from include.checks.rounding import rounding_undone_findings, unrounded_findings
 from include.checks.suppression import suppression_findings
 from include.checks.table_profile import TableProfile
 
 __all__ = ["LedgerIndex", "secondary_findings"]
+
+# Differencing findings listed per new table; the rest are counted in one summary finding.
+# Many tables of one shape (hundreds of one-row CSVs) would otherwise list every pair: an
+# attack review made a 1.1 GB report of 1,500 files.
+DIFFERENCING_LISTED = 20
 
 
 class LedgerIndex:
@@ -59,11 +64,34 @@ def secondary_findings(
                 for f in suppression_findings(old, [table], threshold, base, own=False):
                     if f.related is not None:
                         out.append(_on_new(f, table, old))
+        found: list[Finding] = []
         for other in tables[i + 1 :]:
-            out += differencing(table, other, threshold)
+            found += differencing(table, other, threshold)
         for old in shared:
-            out += differencing(table, old, threshold)
+            found += differencing(table, old, threshold)
+        out += _listed(table, found)
     return out
+
+
+def _listed(table: TableProfile, found: list[Finding]) -> list[Finding]:
+    """The first DIFFERENCING_LISTED findings, and one blocking summary of the rest."""
+    if len(found) <= DIFFERENCING_LISTED:
+        return found
+    rest = found[DIFFERENCING_LISTED:]
+    others = {(f.related.source, f.related.file, f.related.sheet) for f in rest if f.related}
+    summary = Finding(
+        rule="differencing",
+        severity=Severity.BLOCK,
+        kind="summary",
+        location=Location(file=table.file, sheet=table.sheet),
+        message=(
+            f"{len(rest):,} more differencing findings against {len(others):,} other "
+            f"table{'s' if len(others) != 1 else ''} are not listed (the first "
+            f"{DIFFERENCING_LISTED} are): this table and many others share categories but not "
+            "populations; make them consistent or combine them before the output is released"
+        ),
+    )
+    return [*found[:DIFFERENCING_LISTED], summary]
 
 
 def _on_new(f: Finding, new: TableProfile, old: TableProfile) -> Finding:

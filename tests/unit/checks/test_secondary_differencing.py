@@ -200,3 +200,32 @@ def test_nested_bands_within_each_region():
     # South's 25-29 band holds 6 (306 - 300); North's holds 50; all ages together hold 56.
     assert found and all("region=South" in f.message for f in found)
     assert any("25-29 group of 6" in f.message for f in found)
+
+
+def test_many_tables_of_one_shape_list_a_few_findings_each_and_count_the_rest(monkeypatch):
+    """Hundreds of one-row tables, each a few apart from every other: a report listing every
+    pair would run to gigabytes. Each table lists the first few and one blocking summary counts
+    the rest and the tables they are against; the verdict is unchanged."""
+    from include.checks import secondary
+
+    n = secondary.DIFFERENCING_LISTED
+
+    tables = [table(f"t{i}.csv", ["region", "count"], [["North", 100 + i % 9], ["South", 200]])
+              for i in range(80)]  # fmt: skip
+    capped = [
+        f for f in rules(secondary_findings(tables, [], POLICY)) if f.location.file == "t0.csv"
+    ]
+    monkeypatch.setattr(secondary, "DIFFERENCING_LISTED", 10**9)
+    every = [
+        f for f in rules(secondary_findings(tables, [], POLICY)) if f.location.file == "t0.csv"
+    ]
+    assert len(every) > 100
+    *listed, summary = capped
+    assert [f.to_dict() for f in listed] == [f.to_dict() for f in every[:n]]
+    assert summary.kind == "summary" and str(summary.severity) == "block"
+    others = {f.related.file for f in every[n:]}
+    assert summary.message.startswith(
+        f"{len(every) - n:,} more differencing findings against {len(others):,} other tables"
+    )
+    few = tables[:3]
+    assert not [f for f in rules(secondary_findings(few, [], POLICY)) if f.kind == "summary"]
