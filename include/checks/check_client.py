@@ -8,8 +8,8 @@ library, so a check through the server costs the client one interpreter start.
 
 A server is found by its socket's name, which is a fingerprint of the code (every
 ``include/`` module's size and modification time), the interpreter and the ``SRS_*`` / ``GX_*``
-settings (and AIRFLOW_HOME, HOME, PYTHONPATH, TZ and the locale): a server started before a
-code change or with other settings is never used, and the check runs in the client's own
+settings, AWS_*, AIRFLOW_HOME (as the settings read it), HOME and TZ: a server started before
+a code change or with other settings is never used, and the check runs in the client's own
 process instead. The socket lives in a folder only this
 user can open (0700, owned by the user; anything else is refused) and the server checks
 each caller's uid (SO_PEERCRED).
@@ -32,9 +32,10 @@ from pathlib import Path
 OFF_VALUES = ("0", "off", "no", "false")
 # Settings of the client side only: they do not change what a check finds.
 _NOT_FINGERPRINTED = ("SRS_CHECK_SERVER", "SRS_CHECK_SERVER_DIR", "SRS_CHECK_STATS")
-# Settings read outside SRS_* that change what a check reads, imports or prints.
-_ALSO_FINGERPRINTED = ("AIRFLOW_HOME", "HOME", "PYTHONPATH", "TZ", "LANG")
-_FINGERPRINTED_PREFIXES = ("SRS_", "GX_", "LC_", "AWS_")
+# Settings read outside SRS_* that change what a check reads or prints. (The locale does
+# not: Python applies it only when asked, and the checks never ask.)
+_ALSO_FINGERPRINTED = ("HOME", "TZ")
+_FINGERPRINTED_PREFIXES = ("SRS_", "GX_", "AWS_")
 _SUN_PATH_MAX = 107  # AF_UNIX socket paths (108 bytes with the NUL)
 _HEADER = struct.Struct("!Q")
 _INCLUDE = Path(__file__).resolve().parent.parent  # the include/ package
@@ -96,7 +97,10 @@ def server_folder(env: Mapping[str, str] = os.environ) -> ServerFolder:
 def fingerprint(env: Mapping[str, str] = os.environ) -> str:
     """Code, interpreter and settings a server must share with its clients."""
     h = hashlib.sha256()
-    h.update(f"{sys.executable}\0{sys.version}\0".encode())
+    h.update(f"{sys.executable}\0{sys.version}\0{_INCLUDE}\0".encode())
+    # As include.settings reads it: unset is the repository's .airflow (make run sets it so).
+    home = env.get("AIRFLOW_HOME") or str(_INCLUDE.parent / ".airflow")
+    h.update(f"AIRFLOW_HOME={os.path.abspath(os.path.expanduser(home))}\0".encode())
     for key in sorted(env):
         if (
             key.startswith(_FINGERPRINTED_PREFIXES) or key in _ALSO_FINGERPRINTED

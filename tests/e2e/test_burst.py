@@ -101,7 +101,8 @@ def test_a_killed_component_is_restarted_and_one_that_keeps_dying_stops_everythi
     try:
         before = _state(system.home)
         assert set(before) >= {"postgres", "api-server", "scheduler", "dag-processor",
-                               "triggerer", "mailsink"}, before
+                               "triggerer", "mailsink", "check-server"}, before
+        _a_check_is_served_warm(system, tmp_path)
         first = before["scheduler"]["pid"]
         os.kill(first, signal.SIGKILL)
 
@@ -132,3 +133,24 @@ def test_a_killed_component_is_restarted_and_one_that_keeps_dying_stops_everythi
             httpx.get(f"{system.url}/api/v2/monitor/health", timeout=3)
     finally:
         system.stop()
+
+
+def _a_check_is_served_warm(system, tmp_path: Path) -> None:
+    """`srs check` from a shell with the installation's settings (not airflow_env.sh's) is
+    answered by the supervisor's warm check server, with the in-process check's report."""
+    table = tmp_path / "counts.csv"
+    table.write_text("region,n\nNorth,3\nSouth,40\n")
+    stats = tmp_path / "check-stats.jsonl"
+    env = {k: v for k, v in system.env().items() if k not in ("PYTHONPATH",)}
+    srs = [str(REPO / ".venv" / "bin" / "srs"), "check", str(table), "--format", "json"]
+    deadline = time.monotonic() + 120  # the server is warm a few seconds after it starts
+    while True:
+        warm = subprocess.run(srs, env={**env, "SRS_CHECK_STATS": str(stats)},
+                              capture_output=True, cwd=tmp_path, timeout=120)  # fmt: skip
+        if stats.exists() or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert stats.exists(), "make run's check server never answered a plain srs check"
+    cold = subprocess.run([*srs, "--no-server"], env=env, capture_output=True, cwd=tmp_path,
+                          timeout=120)  # fmt: skip
+    assert (warm.returncode, warm.stdout) == (cold.returncode, cold.stdout) and warm.returncode == 1
