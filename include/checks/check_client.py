@@ -28,6 +28,7 @@ import sysconfig
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 OFF_VALUES = ("0", "off", "no", "false")
 # Settings of the client side only: they do not change what a check finds.
@@ -210,7 +211,7 @@ def peer_uid(sock: socket.socket) -> int:
     return struct.unpack("3i", creds)[1]
 
 
-def _write(stream, data: bytes) -> None:
+def _write(stream: TextIO | None, data: bytes) -> None:
     if not data or stream is None:  # nothing to write, or the stream was closed (>&-)
         return
     buffer = getattr(stream, "buffer", None)

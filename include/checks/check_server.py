@@ -15,6 +15,7 @@ the server and why a stale one is never used.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import io
@@ -28,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import TextIO
 
 from include.checks import check_client as cc
 
@@ -83,7 +85,7 @@ def serve(
     name: str,
     idle_timeout: float = IDLE_TIMEOUT_S,
     standby: bool = False,
-    log=sys.stderr,
+    log: TextIO = sys.stderr,
 ) -> int:
     """Serve checks on socket ``name`` in ``folder`` until SIGTERM/SIGINT or ``idle_timeout``
     seconds without one. When a server already runs there: exit 0, or with ``standby`` wait
@@ -180,7 +182,7 @@ def _reap(children: set[int]) -> None:
         children.discard(pid)
 
 
-def _child(conn: socket.socket, log) -> None:
+def _child(conn: socket.socket, log: TextIO) -> None:
     code = 1
     try:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -243,14 +245,12 @@ def run_check(argv: Sequence[str], cwd: str) -> tuple[int, bytes, bytes]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(prog="srs check-server", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--idle-timeout",
         type=float,
@@ -267,7 +267,7 @@ def add_arguments(p) -> None:
     p.add_argument("--print-socket", action="store_true", help="print the socket path and exit")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     try:
         folder = cc.server_folder()
         name = cc.socket_name()
