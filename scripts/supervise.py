@@ -204,6 +204,7 @@ class Component:
     next_start: float = 0.0
     unhealthy_since: float | None = None
     started_at: float = 0.0
+    orphaned_group: int | None = None  # a dead run's process group, its helpers still in it
 
     def start(self) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -232,6 +233,16 @@ class Component:
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def end_orphans(self, signum: int) -> None:
+        """Signal what a dead run left in its process group (a killed scheduler's
+        LocalExecutor workers and their task processes): SIGTERM when it dies, so tasks end
+        as failed and are retried, SIGKILL before it starts again. Idle workers of a dead
+        scheduler would otherwise wait forever for work that never comes."""
+        if self.orphaned_group is None or self.name == "postgres":
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.orphaned_group, signum)
 
     def signal(self, signum: int) -> None:
         if self.proc is None:
@@ -325,6 +336,8 @@ class Supervisor:
                     continue
                 if c.proc is not None:  # it has just died
                     code = c.proc.returncode
+                    c.orphaned_group = c.proc.pid
+                    c.end_orphans(signal.SIGTERM)
                     c.proc = None
                     c.deaths.append(now)
                     while c.deaths and now - c.deaths[0] > WINDOW:
@@ -338,6 +351,8 @@ class Supervisor:
                         f"(exit {len(c.deaths)} within {WINDOW:.0f}s)")
                     changed = True
                 if c.proc is None and now >= c.next_start:
+                    c.end_orphans(signal.SIGKILL)
+                    c.orphaned_group = None
                     c.start()
                     c.restarts += 1
                     say(f"{c.name} restarted (pid {c.proc.pid}, restart {c.restarts})")
@@ -391,6 +406,7 @@ class Supervisor:
             if c.running():
                 say(f"{c.name} did not stop in {grace:.0f}s; killing it")
             c.signal(signal.SIGKILL)
+            c.end_orphans(signal.SIGKILL)
 
     @staticmethod
     def _wait(components: list[Component], grace: float) -> None:

@@ -113,6 +113,9 @@ def test_a_killed_component_is_restarted_and_one_that_keeps_dying_stops_everythi
         )
         log = (system.home / "logs" / "supervisor" / "supervisor.log").read_text()
         assert "scheduler exited with code -9; restarting it" in log, log
+        # The killed scheduler's LocalExecutor workers went with it (they were left idle,
+        # orphaned, for ever).
+        _wait(lambda: not _group(first), 30, "the killed scheduler's workers to end")
 
         def scheduler_heartbeat_after_restart():
             health = httpx.get(f"{system.url}/api/v2/monitor/health", timeout=5).json()
@@ -129,6 +132,8 @@ def test_a_killed_component_is_restarted_and_one_that_keeps_dying_stops_everythi
         assert "FATAL: scheduler exited 2 times within 600s" in output, system.tail()
         for name, pid in others.items():
             assert not _pid_alive(pid), f"{name} (pid {pid}) still runs after the run failed"
+        for group in (first, restarted["pid"], *others.values()):
+            assert not _group(group), f"processes of group {group} outlived the run"
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{system.url}/api/v2/monitor/health", timeout=3)
     finally:
@@ -154,3 +159,18 @@ def _a_check_is_served_warm(system, tmp_path: Path) -> None:
     cold = subprocess.run([*srs, "--no-server"], env=env, capture_output=True, cwd=tmp_path,
                           timeout=120)  # fmt: skip
     assert (warm.returncode, warm.stdout) == (cold.returncode, cold.stdout) and warm.returncode == 1
+
+
+def _group(pgid: int) -> list[int]:
+    """Live processes (not zombies) in process group ``pgid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
