@@ -294,3 +294,27 @@ def test_a_socket_folder_of_another_user_is_refused(tmp_path):
     os.chown(folder, 65534, 65534)
     with pytest.raises(cc.ServerFolderUnsafe, match="belongs to uid 65534"):
         cc.server_folder({"SRS_CHECK_SERVER_DIR": str(folder)})
+
+
+@pytest.mark.slow
+def test_the_server_refuses_a_caller_of_another_uid(server_env, tmp_path):
+    """The server's own check: a server that sees every caller as another uid answers none
+    of them, and the client checks in its own process (the socket folder already keeps other
+    users out; this is the second lock)."""
+    code = ("import sys\nfrom include.checks import check_client as cc, check_server\n"
+            "cc.peer_uid = lambda sock: 4242\nsys.exit(check_server.main([]))")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", code], env=server_env, cwd=ROOT,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    path = Path(server_env["SRS_CHECK_SERVER_DIR"]) / f"check-{cc.fingerprint(server_env)}.sock"
+    try:
+        deadline = time.monotonic() + 90
+        while not path.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        folder = _files(tmp_path)
+        done = _srs(server_env, "check", "request/counts.csv", cwd=folder.parent)
+        assert done.returncode == 1 and b"checking in this process instead" in done.stderr
+        assert _stats(server_env) == []
+    finally:
+        proc.terminate()
+        proc.wait(30)
