@@ -814,16 +814,27 @@ def name_is_only_lexical(value: str) -> bool:
     return bool(find_person_names(value))
 
 
+# A whole short cell written in lower or mixed case: upper-cased, it may be one of these.
+_UPPER_CASED_KINDS = (("postcode", is_postcode), ("ni_number", is_ni_number))
+
+
+def _upper_cased(text: str) -> str | None:
+    """The cell upper-cased, when it is short and not already upper case; else None."""
+    stripped = text.strip()
+    if stripped and len(stripped) <= 10 and stripped.upper() != stripped:
+        return stripped.upper()
+    return None
+
+
 def find_identifiers(text: str) -> list[Match]:
     """Validated identifiers inside ``text``; overlapping matches keep the first rule's. People's
     names without a title are found last, by the UK name lists (person_names.py)."""
     found: list[Match] = []
     taken: list[tuple[int, int]] = []
-    stripped = text.strip()
-    if stripped and len(stripped) <= 10:
-        upper = stripped.upper()
-        for kind, ok in (("postcode", is_postcode), ("ni_number", is_ni_number)):
-            if upper != stripped and ok(upper):
+    upper = _upper_cased(text)
+    if upper is not None:
+        for kind, ok in _UPPER_CASED_KINDS:
+            if ok(upper):
                 return [Match(kind, 0, len(text))]
     for kind, pattern, validator in _TEXT_RULES:
         for m in pattern.finditer(text):
@@ -852,11 +863,8 @@ def possible_kinds(values: Iterable[str], business_ref_context: bool = False) ->
     for kind, pattern, _validator in _TEXT_RULES:
         if kind not in found and any(pattern.search(v) for v in distinct):
             found.add(kind)
-    for v in distinct:
-        stripped = v.strip()
-        if stripped and len(stripped) <= 10 and stripped.upper() != stripped:
-            found |= {"postcode", "ni_number"}
-            break
+    if any(_upper_cased(v) is not None for v in distinct):
+        found |= {kind for kind, _ok in _UPPER_CASED_KINDS}
     if "person_name" not in found and any(find_person_names(v) for v in distinct):
         found.add("person_name")
     if business_ref_context and any(is_ruref(v) for v in distinct):
