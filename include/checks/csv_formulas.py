@@ -159,6 +159,24 @@ def _byte(a: np.ndarray, at: np.ndarray) -> np.ndarray:
     return out
 
 
+def _back_through(
+    a: np.ndarray, pos: np.ndarray, through: np.ndarray, steps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Back from the byte before each ``pos``, over bytes marked in ``through`` (a table of
+    256 bools), at most ``steps`` bytes: (the offset and byte each walk stopped at, how many
+    quotes it passed)."""
+    at, quotes = pos - 1, np.zeros(len(pos), np.intp)
+    b = _byte(a, at)
+    for _ in range(steps):
+        more = through[b]
+        if not more.any():
+            break
+        quotes += b == 34
+        at -= more
+        b = _byte(a, at)
+    return at, b, quotes
+
+
 def _plain(a: np.ndarray, pos: np.ndarray, delimiter: int) -> np.ndarray:
     """For each sign at ``pos``: True when it surely starts no formula-like cell: it is inside
     a cell's text, or the cell it starts is a plain signed number (``-12``, ``+3.5``,
@@ -171,14 +189,7 @@ def _plain(a: np.ndarray, pos: np.ndarray, delimiter: int) -> np.ndarray:
     spaces[list(b" " if delimiter == 9 else b" \t")] = True
     # Back through spaces to the byte before the cell's text: the delimiter or a line start
     # (a bare cell), or an opening quote after one (a quoted cell).
-    at = pos - 1
-    b1 = _byte(a, at)
-    for _ in range(_BACK):
-        more = spaces[b1]
-        if not more.any():
-            break
-        at -= more
-        b1 = _byte(a, at)
+    at, b1, _ = _back_through(a, pos, spaces, _BACK)
     b2 = _byte(a, at - 1)
     bare = (b1 == delimiter) | (b1 == 10)
     quoted = (b1 == 34) & ((b2 == delimiter) | (b2 == 10))
@@ -192,15 +203,7 @@ def _plain(a: np.ndarray, pos: np.ndarray, delimiter: int) -> np.ndarray:
         # (a bare cell) or just the opening one, and ends at another byte or a line start.
         blanks = np.zeros(256, bool)
         blanks[list(b' \t\r"')] = True
-        at, quotes = pos - 1, np.zeros(len(pos), np.intp)
-        b = _byte(a, at)
-        for _ in range(_BACK + 2):
-            more = blanks[b]
-            if not more.any():
-                break
-            quotes += b == 34
-            at -= more
-            b = _byte(a, at)
+        _, b, quotes = _back_through(a, pos, blanks, _BACK + 2)
         ended = ~blanks[b]
         bare &= ended & (quotes == 0)
         quoted &= ended & (quotes == 1)
