@@ -199,8 +199,8 @@ def run_on_server(argv: Sequence[str], env: Mapping[str, str] = os.environ) -> i
     finally:
         sock.close()
         folder.close()
-    _write(sys.stdout, out)
-    _write(sys.stderr, err)
+    write_bytes(sys.stdout, out)
+    write_bytes(sys.stderr, err)
     _note_stats(env, header)
     return int(header["exit"])
 
@@ -211,7 +211,8 @@ def peer_uid(sock: socket.socket) -> int:
     return struct.unpack("3i", creds)[1]
 
 
-def _write(stream: TextIO | None, data: bytes) -> None:
+def write_bytes(stream: TextIO | None, data: bytes) -> None:
+    """Write a report's bytes as they are (through the stream's buffer when it has one)."""
     if not data or stream is None:  # nothing to write, or the stream was closed (>&-)
         return
     buffer = getattr(stream, "buffer", None)

@@ -101,8 +101,9 @@ def serve(
         lock = _lock(folder, name, wait=True)
     started = time.perf_counter()
     warm_up()
-    if thread_count() > 1:  # a fork would copy a thread's locks mid-use
-        log.write(f"srs check-server: warming up left {thread_count()} threads; not forking\n")
+    threads = thread_count()
+    if threads > 1:  # a fork would copy a thread's locks mid-use
+        log.write(f"srs check-server: warming up left {threads} threads; not forking\n")
         return 1
     with contextlib.suppress(FileNotFoundError):
         os.unlink(name, dir_fd=folder.fd)  # a socket left by a server that died (we hold the lock)
@@ -123,7 +124,8 @@ def serve(
     try:
         while not stopping:
             _reap(children)
-            ready, _, _ = _select([listener], 1.0)
+            # A signal does not end the wait early (PEP 475): stopping is seen within 1 s.
+            ready, _, _ = select.select([listener], [], [], 1.0)
             if not ready:
                 if idle_timeout and not children and time.monotonic() - last > idle_timeout:
                     log.write("srs check-server: idle, stopping\n")
@@ -148,13 +150,6 @@ def serve(
         _reap(children)
         os.close(lock)
     return 0
-
-
-def _select(fds: list, timeout: float) -> tuple[list, list, list]:
-    try:
-        return select.select(fds, [], [], timeout)
-    except InterruptedError:
-        return [], [], []
 
 
 def _lock(folder: cc.ServerFolder, name: str, wait: bool) -> int | None:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from include.checks.check_client import write_bytes
 from include.checks.policy import INDIRECT_KINDS, CheckPolicy
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -144,13 +145,7 @@ def run_check(args: argparse.Namespace) -> int:
     except (LookupError, ValueError, OSError) as exc:
         return _err(str(exc))
     report = check_path(path, policy, request=request, released=released)
-    out = render(report, fmt)
-    stream = getattr(sys.stdout, "buffer", None)
-    if stream is not None:
-        stream.write(out.encode("utf-8", "replace"))
-        stream.flush()
-    else:
-        sys.stdout.write(out)
+    write_bytes(sys.stdout, render(report, fmt).encode("utf-8", "replace"))
     return EXIT_PASS if report.passed else EXIT_FAIL
 
 
