@@ -193,6 +193,11 @@ def create_missing_databases(conn, names: list[str]) -> None:
 # -- supervised processes -------------------------------------------------------------------------
 
 
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
 @dataclass
 class Component:
     name: str
@@ -239,19 +244,17 @@ class Component:
         LocalExecutor workers and their task processes): SIGTERM when it dies, so tasks end
         as failed and are retried, SIGKILL before it starts again. Idle workers of a dead
         scheduler would otherwise wait forever for work that never comes."""
-        if self.orphaned_group is None or self.name == "postgres":
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.orphaned_group, signum)
+        if self.orphaned_group is not None and self.name != "postgres":
+            _signal_group(self.orphaned_group, signum)
 
     def signal(self, signum: int) -> None:
         if self.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if self.name == "postgres":
+        if self.name == "postgres":
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 self.proc.send_signal(signum)  # postgres: SIGINT = fast shutdown
-            else:
-                os.killpg(self.proc.pid, signum)
+        else:
+            _signal_group(self.proc.pid, signum)
 
 
 class Supervisor:
