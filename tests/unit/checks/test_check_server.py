@@ -40,16 +40,22 @@ def server(server_env, tmp_path):
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen([*SRS, "check-server"], env=server_env, cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT)  # fmt: skip
-    path = Path(server_env["SRS_CHECK_SERVER_DIR"]) / f"check-{cc.fingerprint(server_env)}.sock"
-    deadline = time.monotonic() + 90
-    while not path.exists():
-        assert proc.poll() is None, (tmp_path / "server.log").read_text()
-        assert time.monotonic() < deadline, "the check server did not start in 90 s"
-        time.sleep(0.2)
+    path = _wait_for_socket(proc, server_env, tmp_path / "server.log")
     yield proc
     proc.terminate()
     assert proc.wait(30) == 0
     assert not path.exists(), "the server removes its socket when it stops"
+
+
+def _wait_for_socket(proc: subprocess.Popen, env: dict, log: Path | None = None) -> Path:
+    """The socket of the server ``proc`` started for ``env``, once it listens."""
+    path = cc.socket_path(env)
+    deadline = time.monotonic() + 90
+    while not path.exists():
+        assert proc.poll() is None, log.read_text() if log else "the check server exited"
+        assert time.monotonic() < deadline, "the check server did not start in 90 s"
+        time.sleep(0.2)
+    return path
 
 
 def _files(tmp_path: Path) -> Path:
@@ -275,10 +281,7 @@ def test_warming_up_leaves_no_thread_to_fork_with():
 def test_a_second_server_exits_and_an_idle_one_stops(server_env, tmp_path):
     first = subprocess.Popen([*SRS, "check-server", "--idle-timeout", "3"], env=server_env,
                              cwd=ROOT, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    path = Path(server_env["SRS_CHECK_SERVER_DIR"]) / f"check-{cc.fingerprint(server_env)}.sock"
-    deadline = time.monotonic() + 90
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    path = _wait_for_socket(first, server_env)
     second = _srs(server_env, "check-server", cwd=ROOT)
     assert second.returncode == 0 and b"already running" in second.stderr
     assert first.wait(60) == 0, "an idle server stops by itself"
@@ -305,12 +308,8 @@ def test_the_server_refuses_a_caller_of_another_uid(server_env, tmp_path):
             "cc.peer_uid = lambda sock: 4242\nsys.exit(check_server.main([]))")  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-c", code], env=server_env, cwd=ROOT,
                             stderr=subprocess.DEVNULL)  # fmt: skip
-    path = Path(server_env["SRS_CHECK_SERVER_DIR"]) / f"check-{cc.fingerprint(server_env)}.sock"
     try:
-        deadline = time.monotonic() + 90
-        while not path.exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
+        _wait_for_socket(proc, server_env)
         folder = _files(tmp_path)
         done = _srs(server_env, "check", "request/counts.csv", cwd=folder.parent)
         assert done.returncode == 1 and b"checking in this process instead" in done.stderr
